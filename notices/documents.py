@@ -1,0 +1,457 @@
+"""Archive files to `NoticeDocument`s: pure parsing, no database.
+
+A document is Markdown with front matter in Hexo's dialect (YAML between `---`
+lines; TOML `+++` and JSON `{ … }` are accepted too). Everything the model does
+not hold is kept in `extra`, and the body is kept exactly as written, so a notice
+can be written back out as the document it came from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+from frontmatter.default_handlers import BaseHandler, JSONHandler, YAMLHandler
+
+DOCUMENT_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
+SOURCE_LINK_TEXT = "转入文章首发地址"
+# Front-matter keys that may carry the first-published address instead of the body line.
+SOURCE_URL_KEYS = ("source_url", "source", "link", "original", "original_url", "origin")
+# Keys the model holds; every other key goes to `extra` unchanged.
+MODEL_KEYS = frozenset({"title", "date", "urlname", "tags", "categories"})
+
+MAX_TITLE_LENGTH = 500
+MAX_URLNAME_LENGTH = 200
+MAX_TAG_LENGTH = 100
+MAX_CATEGORY_LENGTH = 100
+MAX_SITE_LENGTH = 200
+MAX_URL_LENGTH = 2000
+# Bounds the work done on YAML alias graphs ("billion laughs"): a sane front
+# matter has a few dozen values.
+MAX_FRONT_MATTER_VALUES = 10_000
+
+
+class DocumentError(Exception):
+    """A document that cannot become a notice; str() is `path[:line]: reason`."""
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None):
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class NoticeDocument:
+    urlname: str
+    raw_title: str
+    title: str
+    site: str
+    domain: str
+    date: dt.datetime
+    body: str
+    source_url: str
+    tags: list[str] = field(default_factory=list)
+    category_paths: list[list[str]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    source_path: str = ""
+    content_hash: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+# --- Front matter ---------------------------------------------------------
+
+
+class TextPreservingLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML loading in which plain scalars stay the text that was written.
+
+    YAML 1.1 implicit typing turns `urlname: 0123` into 83, `tags: 996` into an
+    int, `yes` into True and `1e5` into a float; static-site generators then
+    publish such posts under the wrong address. Only null (`key:` with no value)
+    is still resolved; dates are parsed by `parse_date` from the text.
+    """
+
+
+TextPreservingLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag == "tag:yaml.org,2002:null"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class TextYAMLHandler(YAMLHandler):
+    # A closing line of exactly `---` (trailing blanks allowed): python-frontmatter's
+    # default `\s*` would swallow the blank line that starts a body.
+    FM_BOUNDARY = re.compile(r"^-{3}[ \t]*$", re.MULTILINE)
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return yaml.load(fm, Loader=TextPreservingLoader)  # noqa: S506 - a SafeLoader
+
+
+class TOMLHandler(BaseHandler):
+    FM_BOUNDARY = re.compile(r"^\+{3}[ \t]*$", re.MULTILINE)
+    START_DELIMITER = END_DELIMITER = "+++"
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return tomllib.loads(fm)
+
+
+HANDLERS: tuple[BaseHandler, ...] = (TextYAMLHandler(), TOMLHandler(), JSONHandler())
+
+
+def split_front_matter(text: str, path: str) -> tuple[dict[str, Any], str, BaseHandler]:
+    """Return (metadata, body, handler); the body is everything after the closing line."""
+    handler = frontmatter.detect_format(text, HANDLERS)
+    if handler is None:
+        raise DocumentError(path, "no front matter: the file must start with a --- line", 1)
+    parts = handler.FM_BOUNDARY.split(text, 2)
+    if len(parts) < 3:
+        raise DocumentError(path, "front matter opened on line 1 is never closed", 1)
+    _, fm_text, rest = parts
+    if isinstance(handler, JSONHandler):
+        fm_text = "{" + fm_text + "}"
+    body = rest[1:] if rest.startswith("\n") else rest
+    try:
+        metadata = handler.load(fm_text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        # fm_text starts right after the opening delimiter, so its line 0 is file line 1.
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise DocumentError(path, f"invalid front matter: {problem}", line) from None
+    except yaml.YAMLError as exc:
+        raise DocumentError(path, f"invalid front matter: {exc}", 1) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DocumentError(path, f"invalid TOML front matter: {exc}", 1) from None
+    except json.JSONDecodeError as exc:
+        raise DocumentError(path, f"invalid JSON front matter: {exc.msg}", exc.lineno) from None
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise DocumentError(path, "front matter must be a mapping of keys to values", 2)
+    _check_size(metadata, path)
+    return metadata, body, handler
+
+
+def _check_size(value: Any, path: str) -> None:
+    """Reject front matter whose value graph is huge (YAML alias bombs expand here)."""
+    budget = MAX_FRONT_MATTER_VALUES
+    stack = [value]
+    while stack:
+        budget -= 1
+        if budget < 0:
+            raise DocumentError(path, "front matter is too large (too many values or aliases)")
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
+# --- Field rules ----------------------------------------------------------
+
+TITLE_PATTERN = re.compile(
+    r"^\s*(?P<site>[^\n]+?)\s*(?:->|－>|—>|→)\s*(?P<title>.+?)\s*[|｜]\s*(?P<domain>[^\s|｜]+)\s*$",
+    re.DOTALL,
+)
+SITE_ONLY_PATTERN = re.compile(r"^\s*(?P<site>[^\n]+?)\s*(?:->|－>|—>|→)\s*(?P<title>.+?)\s*$")
+DOMAIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+
+
+def split_title(raw_title: str) -> tuple[str, str, str]:
+    """Return (site, title, domain) from `Site->Title | domain`; the whole title otherwise."""
+    match = TITLE_PATTERN.match(raw_title)
+    if match and DOMAIN_PATTERN.match(match["domain"]):
+        return match["site"], match["title"], match["domain"].lower()
+    match = SITE_ONLY_PATTERN.match(raw_title)
+    if match:
+        return match["site"], match["title"], ""
+    return "", raw_title.strip(), ""
+
+
+DATE_PATTERN = re.compile(
+    r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:(?:\s+|T|t)(?P<H>\d{1,2})\s*[:：]\s*(?P<M>\d{2})(?:\s*[:：]\s*(?P<S>\d{2})(?:[.,](?P<f>\d+))?)?)?"
+    r"\s*(?P<tz>Z|z|UTC|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_date(value: Any, zone: dt.tzinfo) -> dt.datetime:
+    """Return an aware datetime; naive values are wall-clock time in `zone`.
+
+    Raises ValueError for text that is not a date.
+    """
+    if isinstance(value, dt.datetime):
+        result = value
+    elif isinstance(value, dt.date):
+        result = dt.datetime(value.year, value.month, value.day)
+    else:
+        text = str(value).strip()
+        match = DATE_PATTERN.match(text)
+        if not match:
+            raise ValueError(f"unrecognised date {text!r}")
+        fraction = (match["f"] or "0")[:6].ljust(6, "0")
+        result = dt.datetime(
+            int(match["y"]),
+            int(match["m"]),
+            int(match["d"]),
+            int(match["H"] or 0),
+            int(match["M"] or 0),
+            int(match["S"] or 0),
+            int(fraction),
+        )
+        tz_text = match["tz"]
+        if tz_text:
+            if tz_text.upper() in {"Z", "UTC"}:
+                result = result.replace(tzinfo=dt.UTC)
+            else:
+                sign = 1 if tz_text[0] == "+" else -1
+                digits = tz_text[1:].replace(":", "")
+                offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+                result = result.replace(tzinfo=dt.timezone(sign * offset))
+    if result.tzinfo is None:
+        result = result.replace(tzinfo=zone)
+    return result
+
+
+def as_text_list(value: Any) -> list[str]:
+    """Tags in any shape (list, string, number, empty) as unique, non-empty strings."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    seen: dict[str, None] = {}
+    for item in items:
+        if item is None or isinstance(item, dict | list):
+            continue
+        text = str(item).strip()
+        if text:
+            seen.setdefault(text, None)
+    return list(seen)
+
+
+def category_paths(value: Any) -> list[list[str]]:
+    """Hexo semantics: `[a, b]` is the path a > b; lists inside the list are more paths."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        value = [value]
+    paths: list[list[str]] = []
+    main_path = as_text_list([item for item in value if not isinstance(item, list)])
+    if main_path:
+        paths.append(main_path)
+    for item in value:
+        if isinstance(item, list):
+            path = as_text_list(item)
+            if path and path not in paths:
+                paths.append(path)
+    return paths
+
+
+SOURCE_LINE_PATTERN = re.compile(
+    r"^\s*\[\s*" + SOURCE_LINK_TEXT + r"\s*\]\(\s*<?(?P<url>[^\s)>]*)>?\s*\)\s*$"
+)
+
+
+def find_source_link(body: str) -> tuple[str, str | None]:
+    """Return (url, line) for the trailing 转入文章首发地址 link; url is '' unless http(s)."""
+    stripped = body.rstrip()
+    last_line = stripped.rsplit("\n", 1)[-1]
+    match = SOURCE_LINE_PATTERN.match(last_line)
+    if not match:
+        return "", None
+    return safe_http_url(match["url"]), last_line
+
+
+def safe_http_url(url: Any) -> str:
+    """Only http(s) URLs count: javascript:, data: and friends never become links."""
+    text = str(url or "").strip()
+    if len(text) > MAX_URL_LENGTH or not re.match(r"^https?://[^\s/?#]+", text, re.IGNORECASE):
+        return ""
+    if any(ch in text for ch in "\"'<> \t\n\r"):
+        return ""
+    return text
+
+
+def derive_urlname(source_path: str) -> str:
+    """A stable urlname for a document that has none: its path, made URL-friendly."""
+    from django.utils.text import slugify
+
+    stem = source_path.rsplit(".", 1)[0] if "." in source_path.rsplit("/", 1)[-1] else source_path
+    slug = slugify(stem.replace("/", "-"), allow_unicode=True)[:MAX_URLNAME_LENGTH - 9]
+    digest = hashlib.sha1(source_path.encode()).hexdigest()[:8]
+    # The digest keeps two paths that slugify alike (a/b.md, a-b.md) apart.
+    return f"{slug}-{digest}" if slug else digest
+
+
+def jsonable(value: Any) -> Any:
+    """Front-matter values as JSON: dates from TOML become ISO text."""
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return value
+
+
+# --- Files ----------------------------------------------------------------
+
+
+def decode_bytes(data: bytes, path: str) -> str:
+    """UTF-8 (BOM or not), else GB18030, which Chinese archives often use; LF newlines."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError:
+            raise DocumentError(path, "file is neither UTF-8 nor GB18030 text") from None
+    if "\x00" in text:
+        raise DocumentError(path, "file contains NUL bytes: not a text document")
+    return text.replace("\r\n", "\n")
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_text(
+    text: str,
+    *,
+    source_path: str = "<string>",
+    zone: dt.tzinfo | None = None,
+    fallback_date: dt.datetime | None = None,
+) -> NoticeDocument:
+    """Parse a document's text; raise DocumentError naming the file (and line)."""
+    zone = zone or zoneinfo.ZoneInfo("Asia/Shanghai")
+    metadata, body, _handler = split_front_matter(text, source_path)
+    metadata = {str(key): value for key, value in metadata.items()}
+    warnings: list[str] = []
+
+    raw_title = metadata.get("title")
+    if isinstance(raw_title, dict | list) or raw_title is None or not str(raw_title).strip():
+        raise DocumentError(source_path, "missing or empty title", _key_line(text, "title"))
+    raw_title = str(raw_title).strip()
+    if len(raw_title) > MAX_TITLE_LENGTH:
+        raise DocumentError(
+            source_path, f"title is longer than {MAX_TITLE_LENGTH} characters", _key_line(text, "title")
+        )
+    site, title, domain = split_title(raw_title)
+    if len(site) > MAX_SITE_LENGTH:
+        site = ""
+        title = raw_title
+
+    urlname_value = metadata.get("urlname")
+    if urlname_value is None or str(urlname_value).strip() == "":
+        urlname = derive_urlname(source_path)
+    else:
+        urlname = str(urlname_value).strip()
+        if isinstance(urlname_value, dict | list) or not _is_valid_urlname(urlname):
+            raise DocumentError(
+                source_path,
+                f"urlname {urlname[:50]!r} is not usable in a URL "
+                f"(no '/', spaces or control characters; at most {MAX_URLNAME_LENGTH} characters)",
+                _key_line(text, "urlname"),
+            )
+
+    date_value = metadata.get("date")
+    if date_value is None or str(date_value).strip() == "":
+        if fallback_date is None:
+            raise DocumentError(source_path, "missing date", _key_line(text, "date"))
+        date = fallback_date
+        warnings.append("no date in front matter; using the file's modification time")
+    else:
+        try:
+            date = parse_date(date_value, zone)
+        except (ValueError, OverflowError) as exc:
+            raise DocumentError(source_path, f"invalid date: {exc}", _key_line(text, "date")) from None
+
+    tags = as_text_list(metadata.get("tags"))
+    for tag in tags:
+        if len(tag) > MAX_TAG_LENGTH:
+            raise DocumentError(
+                source_path, f"tag longer than {MAX_TAG_LENGTH} characters", _key_line(text, "tags")
+            )
+    paths = category_paths(metadata.get("categories"))
+    for path in paths:
+        if any(len(name) > MAX_CATEGORY_LENGTH for name in path):
+            raise DocumentError(
+                source_path,
+                f"category name longer than {MAX_CATEGORY_LENGTH} characters",
+                _key_line(text, "categories"),
+            )
+
+    source_url, _line = find_source_link(body)
+    if not source_url:
+        for key in SOURCE_URL_KEYS:
+            if key in metadata and not isinstance(metadata[key], dict | list):
+                source_url = safe_http_url(metadata[key])
+                if source_url:
+                    break
+
+    extra = {key: jsonable(value) for key, value in metadata.items() if key not in MODEL_KEYS}
+    return NoticeDocument(
+        urlname=urlname,
+        raw_title=raw_title,
+        title=title,
+        site=site,
+        domain=domain,
+        date=date,
+        body=body,
+        source_url=source_url,
+        tags=tags,
+        category_paths=paths,
+        extra=extra,
+        source_path=source_path,
+        warnings=warnings,
+    )
+
+
+def parse_file(path: Path, *, root: Path | None = None, zone: dt.tzinfo | None = None) -> NoticeDocument:
+    """Read and parse one archive file; `source_path` is relative to `root`."""
+    source_path = path.relative_to(root).as_posix() if root else path.as_posix()
+    try:
+        data = path.read_bytes()
+        mtime = path.stat().st_mtime
+    except OSError as exc:
+        raise DocumentError(source_path, f"cannot read file: {exc.strerror}") from None
+    return parse_bytes(data, source_path=source_path, zone=zone, mtime=mtime)
+
+
+def parse_bytes(
+    data: bytes, *, source_path: str, zone: dt.tzinfo | None = None, mtime: float | None = None
+) -> NoticeDocument:
+    text = decode_bytes(data, source_path)
+    fallback = dt.datetime.fromtimestamp(mtime, dt.UTC) if mtime is not None else None
+    document = parse_text(text, source_path=source_path, zone=zone, fallback_date=fallback)
+    document.content_hash = content_hash(data)
+    return document
+
+
+def _is_valid_urlname(urlname: str) -> bool:
+    return (
+        0 < len(urlname) <= MAX_URLNAME_LENGTH
+        and not any(ch.isspace() or ch == "/" or ord(ch) < 32 or ch in "?#%\\" for ch in urlname)
+        and urlname not in {".", ".."}
+    )
+
+
+def _key_line(text: str, key: str) -> int | None:
+    """The 1-based line of `key:` in the front matter, for error messages."""
+    match = re.search(rf"^{re.escape(key)}\s*[:=]", text, re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else None

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from notices.importing import import_archive
+
+
+class Command(BaseCommand):
+    help = "Import Hexo-style Markdown notices from archive folders (default: the project's archive/)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--dry-run", action="store_true", help="parse and report, write nothing")
+        parser.add_argument(
+            "--overwrite", action="store_true", help="replace notices edited in the admin"
+        )
+        parser.add_argument(
+            "--prune",
+            action="store_true",
+            help="delete notices whose file is gone (the PATHs are taken as the whole archive)",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    def handle(self, *args, paths: list[Path], **options) -> None:
+        roots = paths or [Path(settings.NOTICES_ARCHIVE_DIR)]
+        for root in roots:
+            if not root.exists():
+                raise CommandError(f"{root}: no such file or folder", returncode=2)
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1", returncode=2)
+        verbosity = options["verbosity"]
+
+        def log(kind: str, message: str) -> None:
+            if kind in {"error", "warning", "conflict"}:
+                if kind != "warning" or verbosity >= 1:
+                    self.stderr.write(message if kind == "error" else f"{kind}: {message}")
+            elif kind == "pruned" and verbosity >= 1 or verbosity >= 2:
+                self.stdout.write(f"{kind}: {message}")
+
+        bar = None
+        if verbosity >= 1 and not options["no_progress"] and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(unit="file", desc="Importing", leave=False)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+        report = import_archive(
+            roots,
+            batch_size=options["batch_size"],
+            dry_run=options["dry_run"],
+            overwrite=options["overwrite"],
+            prune=options["prune"],
+            log=log,
+            progress=progress if bar else None,
+        )
+        if bar:
+            bar.close()
+        if verbosity >= 1 or report.failed:
+            self.stdout.write(report.summary())
+        if report.failed:
+            raise CommandError(f"{report.failed} file(s) rejected", returncode=1)

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
+from taggit.managers import TaggableManager
+from taggit.models import TaggedItemBase
+
+from notices.rendering import excerpt, render_notice_body
+
+
+def category_slug(name: str) -> str:
+    # Dots would vanish in slugify ("hrbeu.com.cn" -> "hrbeucomcn"); Hexo keeps them as dashes.
+    return slugify(name.replace(".", "-"), allow_unicode=True) or "category"
+
+
+class Category(models.Model):
+    """A node of the category tree; a document's `categories: [a, b]` is the path a > b."""
+
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), max_length=120, allow_unicode=True)
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="children",
+    )
+    # Slash-joined slugs from the root ("hrbeu-com-cn/哈尔滨工程大学"): the URL and an
+    # index for "this category and everything below it".
+    path = models.CharField(_("path"), max_length=1000, unique=True, editable=False)
+    # Names from the root, as "hrbeu.com.cn > 哈尔滨工程大学": shown without walking the tree.
+    full_name = models.CharField(_("full name"), max_length=1000, editable=False)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ("path",)
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name"], name="category_unique_name_in_parent"),
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(parent=None), name="category_unique_root_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("notices:category", args=[self.path])
+
+    def ancestor_paths(self) -> list[str]:
+        parts = self.path.split("/")
+        return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+    def fill_path(self) -> None:
+        """Set slug, path and full_name from name and parent, keeping the path unique."""
+        parent = self.parent if self.parent_id else None
+        base_slug = self.slug or category_slug(self.name)
+        slug, suffix = base_slug, 1
+        while True:
+            path = f"{parent.path}/{slug}" if parent else slug
+            clash = Category.objects.filter(path=path).exclude(pk=self.pk).exists()
+            if not clash:
+                break
+            suffix += 1
+            slug = f"{base_slug}-{suffix}"
+        self.slug, self.path = slug, path
+        self.full_name = f"{parent.full_name} > {self.name}" if parent else self.name
+
+    def save(self, *args, **kwargs) -> None:
+        old_path = self.path
+        self.fill_path()
+        super().save(*args, **kwargs)
+        if old_path and old_path != self.path:
+            # A renamed or moved category moves its whole subtree.
+            for child in self.children.all():
+                child.save()
+
+
+class TaggedNotice(TaggedItemBase):
+    """A real foreign key through table: joins stay indexed and referential."""
+
+    content_object = models.ForeignKey("Notice", on_delete=models.CASCADE)
+
+    class Meta:
+        verbose_name = _("tagged notice")
+        verbose_name_plural = _("tagged notices")
+        constraints = [
+            models.UniqueConstraint(fields=["content_object", "tag"], name="taggednotice_unique")
+        ]
+
+
+class NoticeQuerySet(models.QuerySet):
+    def published(self) -> NoticeQuerySet:
+        return self
+
+    def for_list(self) -> NoticeQuerySet:
+        """What list pages show: no bodies, categories and tags in two extra queries."""
+        return self.defer("body", "body_html", "extra").prefetch_related("categories", "tags")
+
+
+class Notice(models.Model):
+    urlname = models.CharField(_("urlname"), max_length=200, unique=True)
+    title = models.CharField(_("title"), max_length=500)
+    raw_title = models.CharField(_("title as written"), max_length=500)
+    site = models.CharField(_("site"), max_length=200, blank=True, db_index=True)
+    domain = models.CharField(_("domain"), max_length=200, blank=True)
+    date = models.DateTimeField(_("date"))
+    body = models.TextField(_("body (Markdown)"))
+    body_html = models.TextField(_("body (HTML)"), blank=True, editable=False)
+    summary = models.CharField(_("summary"), max_length=200, blank=True, editable=False)
+    source_url = models.URLField(_("source URL"), max_length=2000, blank=True)
+    extra = models.JSONField(_("other front matter"), default=dict, blank=True)
+    source_path = models.CharField(_("source file"), max_length=1000, blank=True, db_index=True)
+    content_hash = models.CharField(_("content hash"), max_length=64, blank=True)
+    imported_at = models.DateTimeField(_("imported at"), null=True, blank=True)
+    edited_at = models.DateTimeField(_("edited at"), null=True, blank=True)
+
+    categories = models.ManyToManyField(
+        Category, verbose_name=_("categories"), blank=True, related_name="notices"
+    )
+    tags = TaggableManager(verbose_name=_("tags"), through=TaggedNotice, blank=True)
+
+    objects = NoticeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+        ordering = ("-date", "-id")
+        indexes = [models.Index(fields=["-date", "-id"], name="notice_date_id")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("notices:detail", args=[self.urlname])
+
+    def render(self) -> None:
+        """Fill the derived fields from `body` (call before saving; bulk writes skip save())."""
+        self.body_html = render_notice_body(self.body, self.source_url)
+        self.summary = excerpt(self.body_html, 140)
+
+    @property
+    def was_edited_since_import(self) -> bool:
+        return bool(self.edited_at and (not self.imported_at or self.edited_at > self.imported_at))
+
+    def mark_edited(self) -> None:
+        self.edited_at = timezone.now()
