@@ -83,7 +83,7 @@ class Existing(NamedTuple):
 
 
 def find_documents(root: Path) -> Iterator[ArchiveFile]:
-    """Document files under `root` in sorted order; hidden files and other types are skipped.
+    """Document files under `root`, sorted by path; hidden files and other types are skipped.
 
     Symlinks are followed only when they stay inside the archive root.
     """
@@ -91,15 +91,28 @@ def find_documents(root: Path) -> Iterator[ArchiveFile]:
     if root.is_file():
         yield ArchiveFile(root, root.name)
         return
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or Path(name).suffix.lower() not in DOCUMENT_SUFFIXES:
+
+    visited: set[Path] = set()
+
+    def walk(folder: Path) -> Iterator[ArchiveFile]:
+        real = folder.resolve()
+        if real in visited:  # a symlink loop inside the archive
+            return
+        visited.add(real)
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            path = Path(dirpath, name)
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
+            path = Path(entry.path)
+            if entry.is_symlink() and not path.resolve().is_relative_to(root):
                 continue
-            yield ArchiveFile(path, path.relative_to(root).as_posix())
+            if entry.is_dir():
+                yield from walk(path)
+            elif entry.is_file() and path.suffix.lower() in DOCUMENT_SUFFIXES:
+                yield ArchiveFile(path, path.relative_to(root).as_posix())
+
+    yield from walk(root)
 
 
 def import_archive(

@@ -1,0 +1,276 @@
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+from django.db import DatabaseError
+from django.test import TestCase
+from django.utils import timezone
+from taggit.models import Tag
+
+from notices.importing import _ImportRun, find_documents, import_archive
+from notices.models import Category, Notice
+from tests.helpers import document_text, write_document
+
+
+def urlname(n: int) -> str:
+    return f"{n:032x}"
+
+
+class ImportTestCase(TestCase):
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self._tmp.name)
+        self.log: list[tuple[str, str]] = []
+
+    def tearDown(self) -> None:
+        self._tmp.cleanup()
+
+    def run_import(self, **options):
+        return import_archive([self.root], log=lambda kind, msg: self.log.append((kind, msg)), **options)
+
+    def write(self, name: str, n: int, **fields) -> Path:
+        return write_document(self.root, name, urlname=urlname(n), **fields)
+
+
+class ImportCountTests(ImportTestCase):
+    def test_it_imports_a_folder_tree_and_reports_counts(self) -> None:
+        self.write("2021/a.md", 1)
+        self.write("2021/b.markdown", 2)
+        self.write("2022/deep/c.txt", 3)
+        report = self.run_import()
+        self.assertEqual((report.created, report.failed, report.files), (3, 0, 3))
+        self.assertEqual(Notice.objects.count(), 3)
+        self.assertEqual(
+            sorted(Notice.objects.values_list("source_path", flat=True)),
+            ["2021/a.md", "2021/b.markdown", "2022/deep/c.txt"],
+        )
+
+    def test_it_skips_hidden_files_and_other_types_silently(self) -> None:
+        self.write("a.md", 1)
+        self.write(".draft.md", 2)
+        self.write(".git/b.md", 3)
+        (self.root / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+        report = self.run_import()
+        self.assertEqual((report.files, report.created, report.failed), (1, 1, 0))
+
+    def test_order_is_sorted(self) -> None:
+        for name in ["b/z.md", "a.md", "b/a.md", "c.md"]:
+            self.write(name, hash(name) % 1000)
+        found = [f.source_path for f in find_documents(self.root)]
+        self.assertEqual(found, ["a.md", "b/a.md", "b/z.md", "c.md"])
+
+    def test_one_bad_file_among_good_ones(self) -> None:
+        self.write("a.md", 1)
+        (self.root / "b.md").write_text("---\ntitle: [broken\n---\n", encoding="utf-8")
+        self.write("c.md", 3)
+        report = self.run_import()
+        self.assertEqual((report.created, report.failed), (2, 1))
+        self.assertEqual(len(report.errors), 1)
+        self.assertRegex(report.errors[0], r"^b\.md:\d+: invalid front matter")
+        self.assertEqual(Notice.objects.count(), 2)
+
+    def test_it_stores_every_field(self) -> None:
+        self.write(
+            "a.md", 1, tags=["青岚大学", "寒假"], extra_front_matter="place: 东区\nlayout: post"
+        )
+        self.run_import()
+        notice = Notice.objects.get()
+        self.assertEqual(notice.urlname, urlname(1))
+        self.assertEqual((notice.site, notice.title, notice.domain), ("青岚大学", "关于寒假安排的通知", "qinglan.edu.cn"))
+        self.assertEqual(notice.raw_title, "青岚大学->关于寒假安排的通知 | qinglan.edu.cn")
+        self.assertEqual(notice.source_url, "https://news.qinglan.edu.cn/2021/0115/notice.html")
+        self.assertEqual(notice.extra, {"place": "东区", "layout": "post"})
+        self.assertEqual(sorted(notice.tags.names()), ["寒假", "青岚大学"])
+        self.assertEqual([c.full_name for c in notice.categories.all()], ["qinglan.edu.cn > 青岚大学"])
+        self.assertTrue(notice.body.endswith("[转入文章首发地址](https://news.qinglan.edu.cn/2021/0115/notice.html)\n"))
+        self.assertIn("现将寒假安排通知如下", notice.body_html)
+        self.assertNotIn("转入文章首发地址", notice.body_html)
+        self.assertTrue(notice.summary.startswith("各学院、各部门"))
+        self.assertEqual(len(notice.content_hash), 64)
+        self.assertIsNotNone(notice.imported_at)
+
+    def test_categories_form_a_shared_tree(self) -> None:
+        self.write("a.md", 1)
+        self.write("b.md", 2, categories=["qinglan.edu.cn", "研究生院"])
+        self.write("c.md", 3, extra_front_matter="", categories=[])
+        self.run_import()
+        root = Category.objects.get(parent=None)
+        self.assertEqual(root.path, "qinglan-edu-cn")
+        self.assertEqual(
+            sorted(root.children.values_list("path", flat=True)),
+            ["qinglan-edu-cn/研究生院", "qinglan-edu-cn/青岚大学"],
+        )
+        self.assertFalse(Notice.objects.get(urlname=urlname(3)).categories.exists())
+
+    def test_several_category_paths(self) -> None:
+        (self.root / "a.md").write_text(
+            "---\ntitle: 多类\ndate: 2020-01-01\ncategories:\n- [a, b]\n- [c]\n---\n", encoding="utf-8"
+        )
+        self.run_import()
+        notice = Notice.objects.get()
+        self.assertEqual(sorted(c.path for c in notice.categories.all()), ["a/b", "c"])
+
+    def test_missing_date_uses_file_time_with_a_warning(self) -> None:
+        self.write("a.md", 1, date=None)
+        report = self.run_import()
+        self.assertEqual(report.created, 1)
+        self.assertTrue(any(kind == "warning" and msg.startswith("a.md: ") for kind, msg in self.log))
+
+
+class ReimportTests(ImportTestCase):
+    def test_an_unchanged_archive_is_not_rewritten(self) -> None:
+        self.write("a.md", 1)
+        self.write("b.md", 2)
+        self.run_import()
+        before = dict(Notice.objects.values_list("urlname", "imported_at"))
+        report = self.run_import()
+        self.assertEqual((report.created, report.updated, report.unchanged), (0, 0, 2))
+        self.assertEqual(dict(Notice.objects.values_list("urlname", "imported_at")), before)
+
+    def test_a_changed_file_updates_its_notice_and_replaces_tags(self) -> None:
+        self.write("a.md", 1, tags=["旧标签"], categories=["old.edu.cn", "旧学校"])
+        self.run_import()
+        self.write("a.md", 1, tags=["新标签"], body="新的正文。\n")
+        report = self.run_import()
+        self.assertEqual((report.updated, report.created), (1, 0))
+        notice = Notice.objects.get()
+        self.assertEqual(list(notice.tags.names()), ["新标签"])
+        self.assertIn("新的正文", notice.body_html)
+        self.assertEqual([c.name for c in notice.categories.all()], ["青岚大学"])
+        # Nothing uses the old tag or categories any more.
+        self.assertFalse(Tag.objects.filter(name="旧标签").exists())
+        self.assertFalse(Category.objects.filter(name__in=["旧学校", "old.edu.cn"]).exists())
+
+    def test_a_notice_edited_in_the_admin_is_not_overwritten(self) -> None:
+        self.write("a.md", 1)
+        self.run_import()
+        Notice.objects.update(title="编辑改过的标题", edited_at=timezone.now())
+        self.write("a.md", 1, body="文件里的新正文。\n")
+        report = self.run_import()
+        self.assertEqual((report.conflicts, report.updated), (1, 0))
+        self.assertEqual(Notice.objects.get().title, "编辑改过的标题")
+        self.assertTrue(any(kind == "conflict" and "a.md" in msg for kind, msg in self.log))
+
+        report = self.run_import(overwrite=True)
+        self.assertEqual((report.conflicts, report.updated), (0, 1))
+        notice = Notice.objects.get()
+        self.assertEqual(notice.title, "关于寒假安排的通知")
+        self.assertFalse(notice.was_edited_since_import)
+
+    def test_prune_deletes_notices_whose_file_is_gone(self) -> None:
+        self.write("a.md", 1)
+        gone = self.write("b.md", 2, tags=["只在b"])
+        self.run_import()
+        gone.unlink()
+        report = self.run_import()
+        self.assertEqual((report.pruned, Notice.objects.count()), (0, 2))
+        report = self.run_import(prune=True)
+        self.assertEqual(report.pruned, 1)
+        self.assertEqual(list(Notice.objects.values_list("urlname", flat=True)), [urlname(1)])
+        self.assertIn(("pruned", f"b.md: {urlname(2)}"), self.log)
+        self.assertFalse(Tag.objects.filter(name="只在b").exists())
+
+    def test_prune_keeps_a_notice_whose_file_is_now_broken(self) -> None:
+        self.write("a.md", 1)
+        self.run_import()
+        (self.root / "a.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
+        report = self.run_import(prune=True)
+        self.assertEqual((report.failed, report.pruned, Notice.objects.count()), (1, 0, 1))
+
+    def test_dry_run_writes_nothing(self) -> None:
+        self.write("a.md", 1)
+        self.write("b.md", 2)
+        report = self.run_import(dry_run=True)
+        self.assertEqual((report.created, Notice.objects.count(), Tag.objects.count()), (2, 0, 0))
+        self.assertTrue(report.summary().startswith("Dry run"))
+
+    def test_a_renamed_urlname_updates_the_same_notice(self) -> None:
+        self.write("a.md", 1)
+        self.run_import()
+        original_id = Notice.objects.get().id
+        self.write("a.md", 9)
+        report = self.run_import()
+        self.assertEqual((report.updated, report.created), (1, 0))
+        self.assertEqual(Notice.objects.get().id, original_id)
+        self.assertEqual(Notice.objects.get().urlname, urlname(9))
+
+    def test_a_moved_file_keeps_its_notice(self) -> None:
+        path = self.write("a.md", 1)
+        self.run_import()
+        path.rename(self.root / "moved.md")
+        report = self.run_import(prune=True)
+        self.assertEqual((report.updated, report.pruned, report.failed), (1, 0, 0))
+        self.assertEqual(Notice.objects.get().source_path, "moved.md")
+
+
+class DuplicateTests(ImportTestCase):
+    def test_a_duplicate_urlname_is_rejected_naming_both_files(self) -> None:
+        self.write("a.md", 1)
+        self.write("b.md", 1, title="另一个->重复的通知 | other.edu.cn")
+        report = self.run_import()
+        self.assertEqual((report.created, report.failed), (1, 1))
+        self.assertIn("b.md", report.errors[0])
+        self.assertIn("a.md", report.errors[0])
+        self.assertEqual(Notice.objects.get().source_path, "a.md")
+
+    def test_a_new_file_reusing_an_imported_urlname_is_rejected(self) -> None:
+        self.write("b.md", 1)
+        self.run_import()
+        self.write("a.md", 1)
+        report = self.run_import()
+        self.assertEqual((report.failed, report.unchanged), (1, 1))
+        self.assertRegex(report.errors[0], r"^a\.md: duplicate urlname .* b\.md$")
+
+
+class DatabaseRefusalTests(ImportTestCase):
+    def test_a_notice_the_database_refuses_costs_only_itself(self) -> None:
+        for n in range(1, 6):
+            self.write(f"{n}.md", n, tags=[f"标签{n}"])
+        real_build = _ImportRun.build
+
+        def build(run, document, now):
+            if document.source_path == "3.md":
+                raise DatabaseError("value too long")
+            return real_build(run, document, now)
+
+        with mock.patch.object(_ImportRun, "build", build):
+            report = self.run_import(batch_size=10)
+        self.assertEqual((report.created, report.failed), (4, 1))
+        self.assertIn("3.md", report.errors[0])
+        self.assertEqual(Notice.objects.count(), 4)
+        self.assertFalse(Tag.objects.filter(name="标签3").exists())
+        self.assertEqual(
+            sorted(Tag.objects.values_list("name", flat=True)), ["标签1", "标签2", "标签4", "标签5"]
+        )
+        # The next run picks the file up once the database accepts it.
+        report = self.run_import()
+        self.assertEqual((report.created, report.unchanged), (1, 4))
+
+    def test_batches_commit_independently(self) -> None:
+        for n in range(1, 8):
+            self.write(f"{n}.md", n)
+        report = self.run_import(batch_size=3)
+        self.assertEqual(report.created, 7)
+        self.assertEqual(Notice.objects.count(), 7)
+
+
+class DocumentTextHelperTests(TestCase):
+    def test_fixture_documents_are_in_the_seed_layout(self) -> None:
+        lines = document_text().splitlines()
+        self.assertEqual(lines[0], "---")
+        self.assertTrue(lines[1].startswith("title: "))
+        self.assertTrue(lines[-1].startswith("[转入文章首发地址]("))
+
+
+class SymlinkTests(ImportTestCase):
+    def test_symlinks_leaving_the_archive_are_not_followed(self) -> None:
+        self.write("a.md", 1)
+        with tempfile.TemporaryDirectory() as outside:
+            write_document(Path(outside), "secret.md", urlname=urlname(2))
+            (self.root / "linked.md").symlink_to(Path(outside) / "secret.md")
+            (self.root / "linked-dir").symlink_to(outside, target_is_directory=True)
+            (self.root / "loop").symlink_to(self.root, target_is_directory=True)
+            found = [f.source_path for f in find_documents(self.root)]
+        self.assertEqual(found, ["a.md"])

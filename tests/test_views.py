@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+from django.test import TestCase
+from django.urls import reverse
+
+from notices.importing import import_archive
+from notices.models import Notice
+from tests.helpers import make_notice, write_document
+
+
+class Dom(HTMLParser):
+    """Start tags with attributes, and the text of <script> elements, as a browser parses them."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.elements.append((tag, dict(attrs)))
+
+    def find(self, tag: str) -> list[dict[str, str | None]]:
+        return [attrs for name, attrs in self.elements if name == tag]
+
+
+class SeedRoundTripTests(TestCase):
+    """A seed-shaped document goes through the importer to the detail page."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_document(
+                Path(tmp),
+                "2021/notice.md",
+                tags=["青岚大学", "寒假"],
+                body="各学院：\n\n| 日期 | 事项 |\n|---|---|\n| 1月15日 | 放假 |\n\n- 注意安全\n",
+            )
+            report = import_archive([Path(tmp)])
+        assert report.created == 1, report.errors
+        cls.notice = Notice.objects.get()
+
+    def test_the_detail_page_shows_the_notice(self) -> None:
+        response = self.client.get(self.notice.get_absolute_url())
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "<h1 class=\"notice-title\">关于寒假安排的通知</h1>", html=True)
+        self.assertContains(response, "青岚大学")
+        self.assertContains(response, "qinglan.edu.cn")
+        self.assertContains(response, "2021年1月15日")
+        self.assertContains(response, "<td>放假</td>", html=True)
+
+    def test_the_source_link_is_shown_once_and_prominently(self) -> None:
+        response = self.client.get(self.notice.get_absolute_url())
+        dom = Dom(response.content.decode())
+        links = [a for a in dom.find("a") if a.get("href") == self.notice.source_url]
+        self.assertEqual(len(links), 1)
+        self.assertEqual(links[0]["rel"], "noopener noreferrer")
+        self.assertContains(response, "查看原文")
+        self.assertNotContains(response, "转入文章首发地址")
+
+    def test_categories_and_tags_link_to_their_pages(self) -> None:
+        response = self.client.get(self.notice.get_absolute_url())
+        hrefs = {a.get("href") for a in Dom(response.content.decode()).find("a")}
+        self.assertIn(reverse("notices:category", args=["qinglan-edu-cn"]), hrefs)
+        self.assertIn(reverse("notices:category", args=["qinglan-edu-cn/青岚大学"]), hrefs)
+        self.assertIn(reverse("notices:tag", args=["寒假"]), hrefs)
+
+    def test_chinese_category_and_tag_urls_work(self) -> None:
+        for url in [
+            reverse("notices:category", args=["qinglan-edu-cn/青岚大学"]),
+            reverse("notices:category", args=["qinglan-edu-cn"]),
+            reverse("notices:tag", args=["寒假"]),
+            "/tags/%E5%AF%92%E5%81%87/",
+        ]:
+            with self.subTest(url=url):
+                response = self.client.get(url)
+                self.assertContains(response, "关于寒假安排的通知")
+
+    def test_the_list_shows_title_date_site_and_excerpt(self) -> None:
+        response = self.client.get(reverse("notices:list"))
+        self.assertContains(response, "关于寒假安排的通知")
+        self.assertContains(response, "2021年1月15日")
+        self.assertContains(response, "各学院")
+        self.assertContains(response, '<html lang="zh-Hans">')
+
+    def test_unknown_pages_are_404(self) -> None:
+        for url in ["/notices/nope/", "/tags/不存在/", "/categories/no/such/"]:
+            with self.subTest(url=url):
+                self.assertEqual(self.client.get(url).status_code, 404)
+
+
+class SanitisingTests(TestCase):
+    def test_script_in_title_tags_and_body_never_becomes_markup(self) -> None:
+        payload = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+        with tempfile.TemporaryDirectory() as tmp:
+            write_document(
+                Path(tmp),
+                "evil.md",
+                title=f"'{payload}->{payload} | evil.example.com'",
+                tags=[f"'{payload}'"],
+                body=f"{payload}\n\n[x](javascript:alert(1))\n",
+            )
+            report = import_archive([Path(tmp)])
+        self.assertEqual(report.created, 1, report.errors)
+        notice = Notice.objects.get()
+        for url in [reverse("notices:list"), notice.get_absolute_url()]:
+            with self.subTest(url=url):
+                html = self.client.get(url).content.decode()
+                dom = Dom(html)
+                self.assertEqual(dom.find("script"), [])
+                for _tag, attrs in dom.elements:
+                    self.assertFalse(any(name.startswith("on") for name in attrs), attrs)
+                    self.assertFalse(
+                        any((value or "").lower().startswith("javascript:") for value in attrs.values())
+                    )
+
+
+class PaginationTests(TestCase):
+    def test_the_list_pages_20_a_page_newest_first(self) -> None:
+        import datetime as dt
+
+        for day in range(1, 26):
+            make_notice(urlname=f"n{day}", title=f"第{day}号通知", date=dt.datetime(2021, 1, day, tzinfo=dt.UTC))
+        first = self.client.get(reverse("notices:list"))
+        titles = [n.title for n in first.context["page"].object_list]
+        self.assertEqual(len(titles), 20)
+        self.assertEqual(titles[0], "第25号通知")
+        second = self.client.get(reverse("notices:list") + "?page=2")
+        self.assertEqual(len(second.context["page"].object_list), 5)
+        self.assertEqual(self.client.get(reverse("notices:list") + "?page=abc").status_code, 200)
+
+
+class QueryCountTests(TestCase):
+    def add_notices(self, count: int) -> None:
+        from notices.models import Category
+
+        category = Category.objects.get_or_create(name="qinglan.edu.cn")[0]
+        for _ in range(count):
+            notice = make_notice()
+            notice.categories.add(category)
+            notice.tags.add("寒假", "通知")
+
+    def count_queries(self, url: str) -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            self.assertEqual(self.client.get(url).status_code, 200)
+        return len(captured)
+
+    def test_list_queries_do_not_grow_with_rows(self) -> None:
+        self.add_notices(3)
+        url = reverse("notices:list")
+        few = self.count_queries(url)
+        self.add_notices(15)
+        with self.assertNumQueries(few):
+            self.client.get(url)
+
+    def test_tag_and_category_queries_do_not_grow_with_rows(self) -> None:
+        self.add_notices(3)
+        urls = [reverse("notices:tag", args=["寒假"]), reverse("notices:category", args=["qinglan-edu-cn"])]
+        few = [self.count_queries(url) for url in urls]
+        self.add_notices(15)
+        for url, expected in zip(urls, few, strict=True):
+            with self.assertNumQueries(expected):
+                self.client.get(url)
+
+    def test_detail_queries_are_bounded(self) -> None:
+        self.add_notices(1)
+        notice = Notice.objects.get()
+        few = self.count_queries(notice.get_absolute_url())
+        notice.tags.add(*[f"标签{i}" for i in range(10)])
+        with self.assertNumQueries(few):
+            self.client.get(notice.get_absolute_url())
