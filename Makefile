@@ -25,6 +25,11 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# Not part of `make test`: figures, not assertions (issue 5). `make bench N=20000`;
+# DATABASE_URL=postgres://… benches PostgreSQL (a scratch database it creates and drops).
+bench: setup
+	$(BIN)/python bench/run.py $(N)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

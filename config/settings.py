@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -55,12 +56,15 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.sitemaps",
     "taggit",
+    "csp",
     "notices",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -69,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "notices.middleware.AdminLoginThrottleMiddleware",
+    "notices.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -153,6 +159,49 @@ NOTICES_ARCHIVE_DIR = Path(os.environ.get("NOTICES_ARCHIVE_DIR", BASE_DIR / "arc
 # Naive dates in front matter are wall-clock times in this zone.
 NOTICES_ARCHIVE_TZ = os.environ.get("NOTICES_ARCHIVE_TZ", "Asia/Shanghai")
 NOTICES_PAGE_SIZE = 20
+# Processes that read, parse and render ahead of the importing one (0: none; issue 5).
+NOTICES_IMPORT_WORKERS = env_int("NOTICES_IMPORT_WORKERS", min(2, os.cpu_count() or 1))
+# Larger archive files are rejected with a clear error, never read into memory (issue 6).
+NOTICES_MAX_FILE_BYTES = env_int("NOTICES_MAX_FILE_BYTES", 5 * 1024 * 1024)
+
+# --- Security (issue 6) ----------------------------------------------------------------------
+# Nothing from the archive may run in a reader's browser: no inline or foreign script at all.
+# Images in notices point at the sites they came from, so img-src allows any http(s) host
+# (set CSP_IMG_SRC="'self'" to block remote images instead; they then show as broken links).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": env_list("CSP_IMG_SRC", "'self',https:,http:"),
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Production behind HTTPS: HTTPS=1 turns on the redirect, secure cookies and HSTS together;
+# each can still be set on its own. SECURE_PROXY_SSL_HEADER=1 trusts X-Forwarded-Proto from a
+# reverse proxy that sets it (and strips it from clients).
+HTTPS = env_bool("HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+# Admin logins: after this many failures from one address, 429 for the rest of the window.
+ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 5)
+ADMIN_LOGIN_LOCKOUT_SECONDS = env_int("ADMIN_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 
 LOGGING = {
     "version": 1,

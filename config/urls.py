@@ -8,3 +8,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("notices.urls")),
 ]
+
+# A lost database connection anywhere in a request is a 503 page, not a 500 (issue 6).
+handler500 = "notices.middleware.server_error"

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from notices.exporting import export_zip
 from notices.models import Category, Notice
+from notices.search import filter_notices, index_notices
 
 
 class HasSourceLinkFilter(admin.SimpleListFilter):
@@ -50,6 +51,7 @@ class NoticeAdmin(admin.ModelAdmin):
         "tags",
     )
     date_hierarchy = "date"
+    # The box searches through notices/search.py (get_search_results), not these fields.
     search_fields = ("title", "urlname", "site", "domain")
     filter_horizontal = ("categories",)
     readonly_fields = (
@@ -113,6 +115,16 @@ class NoticeAdmin(admin.ModelAdmin):
         if change and form.changed_data:
             obj.mark_edited()
         super().save_model(request, obj, form, change)
+        index_notices([obj])
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Notice], search_term: str
+    ) -> tuple[QuerySet[Notice], bool]:
+        # The site's own search (Chinese words inside sentences), plus an exact urlname.
+        if not search_term.strip():
+            return queryset, False
+        found = filter_notices(queryset, search_term) | queryset.filter(urlname=search_term.strip())
+        return found, False
 
 
 @admin.register(Category)

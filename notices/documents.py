@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import tomllib
 import zoneinfo
@@ -34,10 +35,18 @@ MAX_URLNAME_LENGTH = 200
 MAX_TAG_LENGTH = 100
 MAX_CATEGORY_LENGTH = 100
 MAX_SITE_LENGTH = 200
+MAX_DOMAIN_LENGTH = 200
+MAX_CATEGORY_DEPTH = 20
+MAX_CATEGORY_PATH_LENGTH = 700
 MAX_URL_LENGTH = 2000
 # Bounds the work done on YAML alias graphs ("billion laughs"): a sane front
 # matter has a few dozen values.
 MAX_FRONT_MATTER_VALUES = 10_000
+MAX_FRONT_MATTER_DEPTH = 50
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+_LINE_BREAKS = re.compile(r"\s*[\r\n\x85\u2028\u2029]\s*")
 
 
 class DocumentError(Exception):
@@ -46,7 +55,8 @@ class DocumentError(Exception):
     def __init__(self, path: str | Path, message: str, line: int | None = None):
         self.path = str(path)
         self.line = line
-        self.message = message
+        # One error is one line of output, whatever the YAML or database library said.
+        self.message = _LINE_BREAKS.sub(" ", message)
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -131,12 +141,24 @@ def split_front_matter(text: str, path: str) -> tuple[dict[str, Any], str, BaseH
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise DocumentError(path, f"invalid front matter: {problem}", line) from None
+    except yaml.reader.ReaderError as exc:
+        line = fm_text.count("\n", 0, exc.position) + 1
+        raise DocumentError(path, f"invalid front matter: {exc.reason}", line) from None
     except yaml.YAMLError as exc:
         raise DocumentError(path, f"invalid front matter: {exc}", 1) from None
     except tomllib.TOMLDecodeError as exc:
         raise DocumentError(path, f"invalid TOML front matter: {exc}", 1) from None
     except json.JSONDecodeError as exc:
         raise DocumentError(path, f"invalid JSON front matter: {exc.msg}", exc.lineno) from None
+    except RecursionError:
+        raise DocumentError(path, "front matter is nested too deeply", 1) from None
+    except (ValueError, OverflowError) as exc:
+        # e.g. `!!int` with 5,000 digits: Python refuses to convert it.
+        raise DocumentError(path, f"invalid front matter value: {exc}", 1) from None
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        # PyYAML's safe constructors crash on some malformed explicit tags
+        # (`!!timestamp 0'2000-01-01'` raises AttributeError): still just a bad file.
+        raise DocumentError(path, f"invalid front matter value: {exc}", 1) from None
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
@@ -146,19 +168,34 @@ def split_front_matter(text: str, path: str) -> tuple[dict[str, Any], str, BaseH
 
 
 def _check_size(value: Any, path: str) -> None:
-    """Reject front matter whose value graph is huge (YAML alias bombs expand here)."""
+    """Reject front matter whose value graph is huge (YAML alias bombs expand here), too
+    deep, or holding what a database cannot store (NUL, unpaired surrogates, NaN, bytes)."""
     budget = MAX_FRONT_MATTER_VALUES
-    stack = [value]
+    stack = [(value, 0)]
     while stack:
         budget -= 1
         if budget < 0:
             raise DocumentError(path, "front matter is too large (too many values or aliases)")
-        item = stack.pop()
+        item, depth = stack.pop()
+        if depth > MAX_FRONT_MATTER_DEPTH:
+            raise DocumentError(path, "front matter is nested too deeply")
         if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            stack.extend((key, depth + 1) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list | tuple):
-            stack.extend(item)
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise DocumentError(path, "front matter contains a NUL character")
+            if _SURROGATE.search(item):
+                raise DocumentError(path, "front matter contains an unpaired surrogate")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise DocumentError(path, f"front matter number {item} is not finite")
+        elif not isinstance(item, int | bool | dt.date | dt.time) and item is not None:
+            raise DocumentError(
+                path, f"front matter value of type {type(item).__name__} is not supported"
+            )
 
 
 # --- Field rules ----------------------------------------------------------
@@ -352,9 +389,8 @@ def parse_text(
             source_path, f"title is longer than {MAX_TITLE_LENGTH} characters", _key_line(text, "title")
         )
     site, title, domain = split_title(raw_title)
-    if len(site) > MAX_SITE_LENGTH:
-        site = ""
-        title = raw_title
+    if len(site) > MAX_SITE_LENGTH or len(domain) > MAX_DOMAIN_LENGTH:
+        site, title, domain = "", raw_title, ""
 
     urlname_value = metadata.get("urlname")
     if urlname_value is None or str(urlname_value).strip() == "":
@@ -378,6 +414,8 @@ def parse_text(
     else:
         try:
             date = parse_date(date_value, zone)
+            # Both conversions happen later (database, export); out of range fails here instead.
+            date.astimezone(dt.UTC), date.astimezone(zone)
         except (ValueError, OverflowError) as exc:
             raise DocumentError(source_path, f"invalid date: {exc}", _key_line(text, "date")) from None
 
@@ -393,6 +431,14 @@ def parse_text(
             raise DocumentError(
                 source_path,
                 f"category name longer than {MAX_CATEGORY_LENGTH} characters",
+                _key_line(text, "categories"),
+            )
+        # Category.path and full_name hold the whole path in 1,000 characters.
+        if len(path) > MAX_CATEGORY_DEPTH or len(" > ".join(path)) > MAX_CATEGORY_PATH_LENGTH:
+            raise DocumentError(
+                source_path,
+                f"category path deeper than {MAX_CATEGORY_DEPTH} levels or longer than "
+                f"{MAX_CATEGORY_PATH_LENGTH} characters",
                 _key_line(text, "categories"),
             )
 
@@ -422,25 +468,50 @@ def parse_text(
     )
 
 
-def parse_file(path: Path, *, root: Path | None = None, zone: dt.tzinfo | None = None) -> NoticeDocument:
+def parse_file(
+    path: Path,
+    *,
+    root: Path | None = None,
+    zone: dt.tzinfo | None = None,
+    max_bytes: int | None = None,
+) -> NoticeDocument:
     """Read and parse one archive file; `source_path` is relative to `root`."""
     source_path = path.relative_to(root).as_posix() if root else path.as_posix()
     try:
+        stat = path.stat()
+        # Checked before reading: a huge file is never loaded into memory.
+        if max_bytes is not None and stat.st_size > max_bytes:
+            raise DocumentError(source_path, file_too_large_message(stat.st_size, max_bytes))
         data = path.read_bytes()
-        mtime = path.stat().st_mtime
     except OSError as exc:
         raise DocumentError(source_path, f"cannot read file: {exc.strerror}") from None
-    return parse_bytes(data, source_path=source_path, zone=zone, mtime=mtime)
+    return parse_bytes(
+        data, source_path=source_path, zone=zone, mtime=stat.st_mtime, max_bytes=max_bytes
+    )
 
 
 def parse_bytes(
-    data: bytes, *, source_path: str, zone: dt.tzinfo | None = None, mtime: float | None = None
+    data: bytes,
+    *,
+    source_path: str,
+    zone: dt.tzinfo | None = None,
+    mtime: float | None = None,
+    max_bytes: int | None = None,
 ) -> NoticeDocument:
+    if max_bytes is not None and len(data) > max_bytes:
+        raise DocumentError(source_path, file_too_large_message(len(data), max_bytes))
     text = decode_bytes(data, source_path)
     fallback = dt.datetime.fromtimestamp(mtime, dt.UTC) if mtime is not None else None
     document = parse_text(text, source_path=source_path, zone=zone, fallback_date=fallback)
     document.content_hash = content_hash(data)
     return document
+
+
+def file_too_large_message(size: int, limit: int) -> str:
+    return (
+        f"file is {size:,} bytes, larger than the limit of {limit:,} bytes "
+        "(the NOTICES_MAX_FILE_BYTES setting)"
+    )
 
 
 def _is_valid_urlname(urlname: str) -> bool:

@@ -92,6 +92,8 @@ class TaggedNotice(TaggedItemBase):
         constraints = [
             models.UniqueConstraint(fields=["content_object", "tag"], name="taggednotice_unique")
         ]
+        # A tag's notices newest first, read from the index alone (related notices, issue 5).
+        indexes = [models.Index(fields=["tag", "-content_object"], name="taggednotice_tag_notice")]
 
 
 class NoticeQuerySet(models.QuerySet):
@@ -150,3 +152,39 @@ class Notice(models.Model):
 
     def mark_edited(self) -> None:
         self.edited_at = timezone.now()
+
+
+class SearchDocument(models.Model):
+    """A notice's title and body as search normalised them; notices/search.py owns this table
+    (on PostgreSQL it also has the tsvector column; on SQLite an FTS5 table sits beside it)."""
+
+    notice = models.OneToOneField(
+        Notice, on_delete=models.CASCADE, primary_key=True, related_name="search_document"
+    )
+    # Orders by date, then id: the FTS5 rowid on SQLite, so newest-first pages are cheap.
+    sort_key = models.BigIntegerField(unique=True)
+    title = models.TextField()
+    body = models.TextField()
+
+    class Meta:
+        verbose_name = _("search document")
+        verbose_name_plural = _("search documents")
+
+
+class DataVersion(models.Model):
+    """One row whose token changes with every write to notices, tags or categories.
+
+    Cached pages, counts and facets are keyed by the token (notices/caching.py), so an
+    import or an admin edit makes every cached value unreachable at once, on every app
+    server, inside the same transaction as the write (issue 5).
+    """
+
+    token = models.CharField(max_length=32)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("data version")
+        verbose_name_plural = _("data versions")
+
+    def __str__(self) -> str:
+        return self.token

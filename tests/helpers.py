@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from notices.models import Notice
+from notices.search import index_notices
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 
@@ -52,7 +53,8 @@ def write_document(directory: Path, name: str = "notice.md", **fields: Any) -> P
 
 
 def make_notice(**overrides: Any) -> Notice:
-    """A saved notice with rendered body; tags/categories can be added after."""
+    """A saved notice with rendered body, indexed for search as the importer and admin do;
+    tags/categories can be added after."""
     values: dict[str, Any] = {
         "urlname": "n-" + str(Notice.objects.count() + 1),
         "title": "关于寒假安排的通知",
@@ -67,4 +69,5 @@ def make_notice(**overrides: Any) -> Notice:
     notice = Notice(**values)
     notice.render()
     notice.save()
+    index_notices([notice])
     return notice

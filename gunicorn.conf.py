@@ -1,0 +1,26 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py config.wsgi` (README).
+
+Every value can be changed from the environment, so one file serves every app server.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Pages are CPU-bound Python: about two processes per core; WEB_CONCURRENCY overrides it.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+worker_class = "sync"
+# Load Django once and fork: workers share its memory and start at once.
+preload_app = True
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then, so no slow leak in a library can grow without bound.
+max_requests = 10_000
+max_requests_jitter = 1_000
+# Behind a load balancer: trust its X-Forwarded-* headers only from these addresses.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"

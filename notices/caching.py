@@ -1,0 +1,129 @@
+"""Cached counts, facets and page anchors that are never stale after a write (issue 5).
+
+Every cached value is keyed by the data version: a token in one database row that changes
+in the same transaction as any write to notices, tags or categories. The importer bumps it
+once per batch (bulk writes send no signals); every other write through the ORM (the
+admin, scripts, tests) bumps it through the model signals connected in apps.py. A reader
+therefore sees either the old data with the old cached values or the new data with
+freshly computed ones, on every app server, whatever the cache backend (local memory
+on one host, Redis when REDIS_URL is set).
+
+Reading the version costs one primary-key query per request; it is remembered on the
+request, so a page that uses several cached values still asks once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, TypeVar
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.translation import get_language
+
+from notices.models import DataVersion
+
+T = TypeVar("T")
+
+# Values are unreachable after the next write anyway; this only bounds a quiet site's memory.
+CACHE_SECONDS = 24 * 3600
+_ROW_ID = 1
+_REQUEST_ATTRIBUTE = "_notices_data_version"
+KEPT_HEADERS = ("Content-Type", "Last-Modified", "Content-Language")
+
+
+class Version(NamedTuple):
+    token: str
+    changed_at: dt.datetime
+
+
+def current_version() -> Version:
+    row = DataVersion.objects.filter(id=_ROW_ID).values_list("token", "changed_at").first()
+    if row is None:  # a flushed database (TransactionTestCase) or a hand-made one
+        return bump_data_version()
+    return Version(*row)
+
+
+def request_version(request: HttpRequest | None) -> Version:
+    """The data version, read once per request."""
+    if request is None:
+        return current_version()
+    version = getattr(request, _REQUEST_ATTRIBUTE, None)
+    if version is None:
+        version = current_version()
+        setattr(request, _REQUEST_ATTRIBUTE, version)
+    return version
+
+
+def bump_data_version() -> Version:
+    """Make every cached value unreachable; call inside the transaction that writes."""
+    version = Version(uuid.uuid4().hex, timezone.now())
+    updated = DataVersion.objects.filter(id=_ROW_ID).update(
+        token=version.token, changed_at=version.changed_at
+    )
+    if not updated:
+        DataVersion.objects.update_or_create(
+            id=_ROW_ID, defaults={"token": version.token, "changed_at": version.changed_at}
+        )
+    return version
+
+
+def cache_key(kind: str, parts: Iterable[Any], version: Version) -> str:
+    digest = hashlib.sha1("\x1f".join(str(part) for part in parts).encode()).hexdigest()
+    return f"notices:{kind}:{version.token}:{digest}"
+
+
+def cached(
+    kind: str,
+    parts: Iterable[Any],
+    compute: Callable[[], T],
+    *,
+    request: HttpRequest | None = None,
+) -> T:
+    """compute(), or its value cached for the current data version under (kind, parts)."""
+    key = cache_key(kind, parts, request_version(request))
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, CACHE_SECONDS)
+    return value
+
+
+def cached_response(request: HttpRequest, respond: Callable[[], HttpResponse]) -> HttpResponse:
+    """respond(), or the bytes it gave for this URL and language in this data version.
+
+    Only for pages that are the same for every reader (feeds: no session, no CSRF token).
+    """
+    parts = [request.build_absolute_uri(), get_language()]
+    stored = cache.get(cache_key("response", parts, request_version(request)))
+    if stored is None:
+        response = respond()
+        if response.status_code != 200 or response.streaming:
+            return response
+        headers = {name: response[name] for name in KEPT_HEADERS if response.has_header(name)}
+        stored = (response.content, headers)
+        cache.set(cache_key("response", parts, request_version(request)), stored, CACHE_SECONDS)
+        return response
+    content, headers = stored
+    return HttpResponse(content, headers=headers)
+
+
+def queryset_key(queryset: QuerySet) -> str:
+    """The SQL of a queryset with its parameters: what its results depend on."""
+    sql, params = queryset.query.sql_with_params()
+    return f"{queryset.db}:{sql}:{params!r}"
+
+
+def bump_on_write(sender: type, **kwargs: Any) -> None:
+    """Signal receiver: any saved or deleted notice, tag link or category changes pages."""
+    if kwargs.get("raw"):  # loaddata: the fixture's own rows, no side effects
+        return
+    action = kwargs.get("action")
+    if action is not None and not action.startswith("post_"):
+        return  # m2m_changed fires pre_ and post_; one bump is enough
+    bump_data_version()

@@ -1,0 +1,148 @@
+"""Atom and RSS feeds: the whole site (narrowed by the list filters in the query string) and
+each category, tag and site. Entries carry the original-source link: in the content for
+every reader, and as Atom's `<link rel="via">`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.syndication.views import Feed
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from taggit.models import Tag
+
+from notices.caching import cached_response
+from notices.filters import NoticeFilters, category_or_404, site_or_404
+from notices.models import Notice
+from notices.search import parse_query, search_notices
+from notices.templatetags.notices import url_host
+
+FEED_LENGTH = 30
+
+
+def notice_updated_at(notice: Notice) -> dt.datetime:
+    """When the notice's page last changed: its date, last import or last edit."""
+    return max(d for d in (notice.date, notice.imported_at, notice.edited_at) if d)
+
+
+class AtomWithSourceFeed(Atom1Feed):
+    def add_item_elements(self, handler, item) -> None:
+        super().add_item_elements(handler, item)
+        if item.get("source_url"):
+            handler.addQuickElement("link", "", {"rel": "via", "href": item["source_url"]})
+
+
+class NoticeRssFeed(Feed):
+    feed_type = Rss201rev2Feed
+
+    def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Thirty rendered bodies: the same bytes for everyone until the data changes (issue 5).
+        respond = super().__call__
+        return cached_response(request, lambda: respond(request, *args, **kwargs))
+
+    def get_object(self, request: HttpRequest, **kwargs: str) -> dict[str, Any]:
+        if "path" in kwargs:
+            category = category_or_404(kwargs["path"])
+            filters = NoticeFilters.from_params(request.GET, category=category)
+            return {"filters": filters, "title": category.full_name,
+                    "link": category.get_absolute_url()}  # fmt: skip
+        if "slug" in kwargs:
+            tag = Tag.objects.filter(slug=kwargs["slug"]).first()
+            if tag is None:
+                raise Http404("No such tag.")
+            filters = NoticeFilters.from_params(request.GET, tags=(tag,))
+            return {"filters": filters, "title": tag.name,
+                    "link": reverse("notices:tag", args=[tag.slug])}  # fmt: skip
+        if "site" in kwargs:
+            site = site_or_404(kwargs["site"])
+            filters = NoticeFilters.from_params(request.GET, site=site)
+            return {"filters": filters, "title": site,
+                    "link": reverse("notices:site", args=[site])}  # fmt: skip
+        filters = NoticeFilters.from_params(request.GET)
+        query = filters.query()
+        link = reverse("notices:list") + (f"?{query}" if query else "")
+        return {"filters": filters, "title": "", "link": link}
+
+    def title(self, obj: dict[str, Any]) -> str:
+        site_name = _("Noticeboard")
+        return f"{obj['title']} · {site_name}" if obj["title"] else site_name
+
+    def link(self, obj: dict[str, Any]) -> str:
+        return obj["link"]
+
+    def description(self, obj: dict[str, Any]) -> str:
+        return _("The latest notices in the archive.")
+
+    def items(self, obj: dict[str, Any]):
+        notices = obj["filters"].apply(Notice.objects.published())
+        return notices.defer("body", "extra").prefetch_related("tags")[:FEED_LENGTH]
+
+    def item_title(self, notice: Notice) -> str:
+        return notice.title
+
+    def item_description(self, notice: Notice) -> str:
+        # body_html was sanitised when the notice was imported or saved.
+        if not notice.source_url:
+            return notice.body_html
+        return notice.body_html + format_html(
+            '<p><a href="{}">{}</a> {}</p>',
+            notice.source_url,
+            _("View original"),
+            url_host(notice.source_url),
+        )
+
+    def item_pubdate(self, notice: Notice) -> dt.datetime:
+        return notice.date
+
+    def item_updateddate(self, notice: Notice) -> dt.datetime:
+        return notice_updated_at(notice)
+
+    def item_author_name(self, notice: Notice) -> str:
+        return notice.site
+
+    def item_categories(self, notice: Notice) -> list[str]:
+        return [tag.name for tag in notice.tags.all()]
+
+    def item_extra_kwargs(self, notice: Notice) -> dict[str, Any]:
+        return {"source_url": notice.source_url}
+
+
+class NoticeAtomFeed(NoticeRssFeed):
+    feed_type = AtomWithSourceFeed
+
+    def subtitle(self, obj: dict[str, Any]) -> str:
+        return self.description(obj)
+
+
+class SearchRssFeed(NoticeRssFeed):
+    """The newest notices matching a search (`?q=` plus the list filters): subscribe to 奖学金."""
+
+    def get_object(self, request: HttpRequest, **kwargs: str) -> dict[str, Any]:
+        query_text = request.GET.get("q", "").strip()
+        filters = NoticeFilters.from_params(request.GET)
+        link = reverse("notices:search") + "?" + filters.query()
+        return {"filters": filters, "query": parse_query(query_text), "title": query_text,
+                "link": link}  # fmt: skip
+
+    def description(self, obj: dict[str, Any]) -> str:
+        return _("The latest notices matching “%(query)s”.") % {"query": obj["title"]}
+
+    def feed_extra_kwargs(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {}  # Django's Feed already passes the active language
+
+    def items(self, obj: dict[str, Any]):
+        notices = obj["filters"].apply(Notice.objects.published())
+        found = search_notices(obj["query"], notices, sort="newest").notices
+        newest = found.defer("body", "extra").prefetch_related("tags").order_by("-date", "-id")
+        return newest[:FEED_LENGTH]
+
+
+class SearchAtomFeed(SearchRssFeed):
+    feed_type = AtomWithSourceFeed
+
+    def subtitle(self, obj: dict[str, Any]) -> str:
+        return self.description(obj)

@@ -1,0 +1,458 @@
+"""The filters every notice list shares: category (with its sub-categories), tags (AND-ed),
+site, year and month, read from the query string, applied to a queryset, shown as removable
+chips, and counted as facets.
+
+Used by the list pages (views.py) and by search results (search.py), so one set of parameter
+names and one set of rules holds everywhere:
+
+    ?category=<category path>  ?tag=<slug>&tag=<slug>  ?site=<site>  ?year=2023  ?month=5
+
+Unknown category/tag/site and malformed or out-of-range numbers raise Http404 (never a 500).
+Every filter is an `IN (subquery)`, so the filtered queryset has no duplicate rows and
+can be counted, paginated and grouped for facets as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from django.db.models import (
+    Case,
+    Count,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.http import Http404, QueryDict
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+from taggit.models import Tag
+
+from notices.models import Category, Notice, TaggedNotice
+
+FILTER_PARAMS = ("category", "tag", "site", "year", "month")
+# Not filters, and not carried into filter links: a changed filter starts again at page 1.
+DROPPED_PARAMS = ("page", "format")
+# Each tag is one more subquery; nobody needs more to narrow a list.
+MAX_TAGS = 5
+FACET_LIMIT = 12
+# Sub-categories are shown as a list on category pages: allow more of them.
+CATEGORY_FACET_LIMIT = 60
+
+_YEAR = re.compile(r"^[0-9]{4}$")
+_MONTH = re.compile(r"^[0-9]{1,2}$")
+
+
+class ActiveFilter(NamedTuple):
+    """A filter in force: what to show, and the query string (no `?`) that removes it."""
+
+    label: str
+    query: str
+
+
+@dataclass(frozen=True)
+class NoticeFilters:
+    category: Category | None = None
+    tags: tuple[Tag, ...] = ()
+    site: str = ""
+    year: int | None = None
+    month: int | None = None
+    # Filters given by the page itself (the category of a category page): always applied,
+    # never shown as removable and never written into links.
+    fixed: frozenset[str] = frozenset()
+    # The tag(s) of a tag page: always applied; more tags may be added by parameters.
+    page_tags: tuple[Tag, ...] = ()
+    # Other parameters of the request (a search's `q`), kept in every filter link.
+    carried: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    # --- Reading ---------------------------------------------------------
+
+    @classmethod
+    def from_params(cls, params: QueryDict, **fixed: Any) -> NoticeFilters:
+        """Filters from a query string. Keyword arguments are the page's own filters (the
+        category of a category page): they replace the same parameters in `params`, except
+        tags, which add to the page's own. Raises Http404 for values that match nothing."""
+        if any("\x00" in value for _, values in params.lists() for value in values):
+            raise Http404("NUL in a parameter.")  # PostgreSQL cannot even compare it
+        values: dict[str, Any] = {}
+        if params.get("category"):
+            values["category"] = category_or_404(params["category"])
+        if params.getlist("tag"):
+            values["tags"] = _tags_for(params.getlist("tag"))
+        if params.get("site"):
+            values["site"] = site_or_404(params["site"])
+        if params.get("year"):
+            values["year"] = _number(params["year"], _YEAR, 1, 9999)
+        if params.get("month"):
+            values["month"] = _number(params["month"], _MONTH, 1, 12)
+        page_tags = tuple(fixed.pop("tags", ()))
+        values.update(fixed)
+        if page_tags:
+            extra = [tag for tag in values.get("tags", ()) if tag not in page_tags]
+            values["tags"] = (*page_tags, *extra)
+            if len(values["tags"]) > MAX_TAGS:
+                raise Http404(f"At most {MAX_TAGS} tags.")
+        if values.get("month") and not values.get("year"):
+            raise Http404("A month needs a year.")
+        carried = tuple(
+            (key, value)
+            for key, values_of_key in params.lists()
+            for value in values_of_key
+            if key not in FILTER_PARAMS and key not in DROPPED_PARAMS
+        )
+        return cls(**values, fixed=frozenset(fixed), page_tags=page_tags, carried=carried)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.category or self.tags or self.site or self.year)
+
+    # --- Applying --------------------------------------------------------
+
+    def apply(self, notices: QuerySet[Notice]) -> QuerySet[Notice]:
+        # IN (subquery) rather than joins: no repeated rows, and the database can start from
+        # the link table's index instead of testing every notice.
+        if self.category:
+            notices = notices.filter(pk__in=notice_ids_in_category(self.category))
+        for tag in self.tags:  # one subquery per tag: several tags AND together
+            notices = notices.filter(
+                pk__in=TaggedNotice.objects.filter(tag=tag).values("content_object_id")
+            )
+        if self.site:
+            notices = notices.filter(site=self.site)
+        if self.year:
+            start, end = period_bounds(self.year, self.month)
+            notices = notices.filter(date__gte=start)
+            if end is not None:
+                notices = notices.filter(date__lt=end)
+        return notices
+
+    # --- Links -----------------------------------------------------------
+
+    def params(self, **changes: Any) -> list[tuple[str, str]]:
+        """Query parameters for these filters with `changes` applied (None removes one)."""
+        values = {
+            "category": self.category,
+            "tags": self.tags,
+            "site": self.site,
+            "year": self.year,
+            "month": self.month,
+        }
+        values.update(changes)
+        if not values["year"]:
+            values["month"] = None
+        pairs: list[tuple[str, str]] = []
+        if values["category"] and "category" not in self.fixed:
+            pairs.append(("category", values["category"].path))
+        pairs += [("tag", tag.slug) for tag in values["tags"] or () if tag not in self.page_tags]
+        if values["site"] and "site" not in self.fixed:
+            pairs.append(("site", values["site"]))
+        if values["year"] and "year" not in self.fixed:
+            pairs.append(("year", str(values["year"])))
+        if values["month"] and "month" not in self.fixed:
+            pairs.append(("month", str(values["month"])))
+        return [*self.carried, *pairs]
+
+    def query(self, **changes: Any) -> str:
+        """The query string (without `?`) for these filters with `changes` applied."""
+        query = QueryDict(mutable=True)
+        for key, value in self.params(**changes):
+            query.appendlist(key, value)
+        return query.urlencode()
+
+    def active(self) -> list[ActiveFilter]:
+        """The removable filters, each with the query string that drops it."""
+        chips: list[ActiveFilter] = []
+        if self.category and "category" not in self.fixed:
+            label = _("Category: %(name)s") % {"name": self.category.full_name}
+            chips.append(ActiveFilter(label, self.query(category=None)))
+        for tag in self.tags:
+            if tag in self.page_tags:
+                continue
+            others = tuple(t for t in self.tags if t != tag)
+            label = _("Tag: %(name)s") % {"name": tag.name}
+            chips.append(ActiveFilter(label, self.query(tags=others)))
+        if self.site and "site" not in self.fixed:
+            label = _("Site: %(name)s") % {"name": self.site}
+            chips.append(ActiveFilter(label, self.query(site=None)))
+        if self.year and "year" not in self.fixed:
+            chips.append(ActiveFilter(year_label(self.year), self.query(year=None)))
+        if self.month and "month" not in self.fixed:
+            chips.append(ActiveFilter(month_label(self.year, self.month), self.query(month=None)))
+        return chips
+
+
+def notice_ids_in_category(category: Category) -> QuerySet:
+    """Ids of the notices filed in `category` or anywhere below it."""
+    subtree = Category.objects.filter(
+        Q(pk=category.pk) | Q(path__startswith=f"{category.path}/")
+    ).values("id")
+    return Notice.categories.through.objects.filter(category_id__in=subtree).values("notice_id")
+
+
+def period_bounds(year: int, month: int | None = None) -> tuple[dt.datetime, dt.datetime | None]:
+    """The first instant of a year or month and of the period after it (None after 9999):
+    calendar periods in the site's time zone, as dates are shown, and a plain range the
+    (date, id) index serves."""
+    zone = timezone.get_current_timezone()
+    start = timezone.make_aware(dt.datetime(year, month or 1, 1), zone)
+    if month is None or month == 12:
+        end_year, end_month = year + 1, 1
+    else:
+        end_year, end_month = year, month + 1
+    if end_year > 9999:
+        return start, None
+    return start, timezone.make_aware(dt.datetime(end_year, end_month, 1), zone)
+
+
+def year_label(year: int) -> str:
+    return pgettext("archive year", "%(year)s") % {"year": year}
+
+
+def month_label(year: int, month: int) -> str:
+    """ "2023年5月" in Chinese, "May 2023" in English: the locale's year-month format."""
+    return date_format(dt.date(year, month, 1), "YEAR_MONTH_FORMAT")
+
+
+def category_or_404(path: str) -> Category:
+    category = Category.objects.filter(path=path.strip("/")).first()
+    if category is None:
+        raise Http404("No such category.")
+    return category
+
+
+def _tags_for(slugs: list[str]) -> tuple[Tag, ...]:
+    wanted = list(dict.fromkeys(slug for slug in slugs if slug))
+    if len(wanted) > MAX_TAGS:
+        raise Http404(f"At most {MAX_TAGS} tags.")
+    found = {tag.slug: tag for tag in Tag.objects.filter(slug__in=wanted)}
+    if len(found) != len(wanted):
+        raise Http404("No such tag.")
+    return tuple(found[slug] for slug in wanted)
+
+
+def site_or_404(site: str) -> str:
+    if not Notice.objects.filter(site=site).exists():
+        raise Http404("No such site.")
+    return site
+
+
+def _number(text: str, pattern: re.Pattern[str], low: int, high: int) -> int:
+    if not pattern.match(text) or not low <= int(text) <= high:
+        raise Http404("Not a valid number.")
+    return int(text)
+
+
+# --- Facets ------------------------------------------------------------------
+
+
+def facet_counts(
+    notices: QuerySet[Notice], filters: NoticeFilters | None = None, *, limit: int = FACET_LIMIT
+) -> dict[str, list[dict[str, Any]]]:
+    """Counts of `notices` (already filtered) by category, tag, site, year and, within a
+    year, month: a fixed number of grouped queries whatever the number of rows.
+
+    Each value is a dict with `label`, `value`, `count`, `url` (the value's own page) and,
+    when `filters` is given, `query` (the query string adding this value to the filters).
+    Categories are one level below the filtered category (roots when there is none).
+    """
+    filters = filters or NoticeFilters()
+    # Unfiltered, the link tables are counted whole: no IN (all notice ids) to check.
+    notice_ids = notices.order_by().values("pk") if notices.query.where else None
+    facets = {
+        "categories": _category_facet(notice_ids, filters, max(limit, CATEGORY_FACET_LIMIT)),
+        "tags": _tag_facet(notice_ids, filters, limit),
+        "sites": _site_facet(notices, filters, limit),
+        "years": _year_facet(notices, filters),
+    }
+    if filters.year:
+        facets["months"] = _month_facet(notices, filters)
+    return facets
+
+
+def _category_facet(notice_ids: QuerySet | None, filters: NoticeFilters, limit: int) -> list[dict]:
+    parent = filters.category
+    links = Notice.categories.through.objects.all()
+    if notice_ids is not None:
+        links = links.filter(notice_id__in=notice_ids)
+    # Counts per category the notices are filed under (grouped on the link table alone),
+    # then summed up to the shown level through the category paths: two queries instead of
+    # one per sub-category. (A notice filed twice under one branch counts twice; archive
+    # documents carry one category path.)
+    leaf_counts = dict(links.values_list("category_id").annotate(count=Count("notice_id")))
+    paths = Category.objects.filter(id__in=list(leaf_counts)).values_list("id", "path")
+    depth = parent.path.count("/") + 2 if parent else 1
+    below = f"{parent.path}/" if parent else ""
+    counts: dict[str, int] = {}
+    for category_id, path in paths:
+        if path.startswith(below):
+            branch = "/".join(path.split("/")[:depth])
+            counts[branch] = counts.get(branch, 0) + leaf_counts[category_id]
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    by_path = {c.path: c for c in Category.objects.filter(path__in=[path for path, _ in top])}
+    return [
+        _facet_value(
+            filters,
+            label=by_path[path].name,
+            value=path,
+            count=count,
+            url=by_path[path].get_absolute_url(),
+            change={"category": by_path[path]},
+        )
+        for path, count in top
+        if path in by_path
+    ]
+
+
+def _tag_facet(notice_ids: QuerySet | None, filters: NoticeFilters, limit: int) -> list[dict]:
+    links = TaggedNotice.objects.exclude(tag_id__in=[tag.id for tag in filters.tags])
+    if notice_ids is not None:
+        links = links.filter(content_object_id__in=notice_ids)
+    # Grouped on the link table alone, names fetched for the few shown.
+    top = (
+        links.values_list("tag_id").annotate(count=Count("id")).order_by("-count", "tag_id")[:limit]
+    )
+    counts = dict(top)
+    tags = Tag.objects.in_bulk(list(counts))
+    rows = sorted(
+        ((tag_id, tags[tag_id].name, tags[tag_id].slug, count) for tag_id, count in counts.items()
+         if tag_id in tags),
+        key=lambda row: (-row[3], row[1]),
+    )  # fmt: skip
+    return [
+        _facet_value(
+            filters,
+            label=name,
+            value=slug,
+            count=count,
+            url=reverse("notices:tag", args=[slug]),
+            change={"tags": (*filters.tags, Tag(id=tag_id, name=name, slug=slug))},
+        )
+        for tag_id, name, slug, count in rows
+    ]
+
+
+def _site_facet(notices: QuerySet[Notice], filters: NoticeFilters, limit: int) -> list[dict]:
+    if filters.site:
+        return []
+    rows = (
+        notices.exclude(site="")
+        .order_by()
+        .values_list("site")
+        .annotate(count=Count("pk"))
+        .order_by("-count", "site")[:limit]
+    )
+    return [
+        _facet_value(
+            filters,
+            label=site,
+            value=site,
+            count=count,
+            url=reverse("notices:site", args=[site]),
+            change={"site": site},
+        )
+        for site, count in rows
+    ]
+
+
+def _year_facet(notices: QuerySet[Notice], filters: NoticeFilters) -> list[dict]:
+    if filters.year:
+        return []
+    return [
+        _facet_value(
+            filters,
+            label=year_label(year),
+            value=year,
+            count=count,
+            url=reverse("notices:archive-year", args=[year]),
+            change={"year": year},
+        )
+        for (year, _month), count in reversed(period_counts(notices, by_month=False))
+    ]
+
+
+def _month_facet(notices: QuerySet[Notice], filters: NoticeFilters) -> list[dict]:
+    if filters.month or not filters.year:
+        return []
+    return [
+        _facet_value(
+            filters,
+            label=month_label(year, month),
+            value=month,
+            count=count,
+            url=reverse("notices:archive-month", args=[year, month]),
+            change={"month": month},
+        )
+        for (year, month), count in period_counts(notices, years=(filters.year, filters.year))
+    ]
+
+
+Period = tuple[int, int | None]
+
+
+def period_counts(
+    notices: QuerySet[Notice], *, by_month: bool = True, years: tuple[int, int] | None = None
+) -> list[tuple[Period, int]]:
+    """Notices per calendar year or month (site time zone), oldest first, empty periods left
+    out: at most two queries whatever the number of rows.
+
+    Extracting the local year/month of every row is a Python function call per row on
+    SQLite (350 ms for 20,000 notices); instead each row is placed by comparing its date with
+    the period boundaries, as a nested CASE that halves the range at each level (about
+    log2(periods) comparisons a row, in the database, on either backend).
+    """
+    notices = notices.order_by()
+    if years is None:
+        bounds = notices.aggregate(first=Min("date"), last=Max("date"))
+        if bounds["first"] is None:
+            return []
+        years = (timezone.localtime(bounds["first"]).year, timezone.localtime(bounds["last"]).year)
+    periods: list[Period] = [
+        (year, month)
+        for year in range(years[0], years[1] + 1)
+        for month in (range(1, 13) if by_month else [None])
+    ]
+    starts = [period_bounds(*period)[0] for period in periods]
+    end = period_bounds(*periods[-1])[1]
+    in_range = notices.filter(date__gte=starts[0])
+    if end is not None:
+        in_range = in_range.filter(date__lt=end)
+    rows = (
+        in_range.annotate(period=_period_index(starts, 0, len(starts)))
+        .values_list("period")
+        .annotate(count=Count("pk"))
+    )
+    return [(periods[index], count) for index, count in sorted(rows)]
+
+
+def _period_index(starts: list[dt.datetime], low: int, high: int) -> Case | Value:
+    """The index i with starts[i] <= date < starts[i + 1], for dates within starts[low:high]."""
+    if high - low == 1:
+        return Value(low)
+    middle = (low + high) // 2
+    return Case(
+        When(date__lt=starts[middle], then=_period_index(starts, low, middle)),
+        default=_period_index(starts, middle, high),
+        output_field=IntegerField(),
+    )
+
+
+def _facet_value(
+    filters: NoticeFilters, *, label: str, value: Any, count: int, url: str, change: dict
+) -> dict[str, Any]:
+    return {
+        "label": label,
+        "value": value,
+        "count": count,
+        "url": url,
+        "query": filters.query(**change),
+    }

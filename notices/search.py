@@ -1,0 +1,707 @@
+"""Full-text search that finds Chinese words inside sentences, the same on SQLite and PostgreSQL.
+
+How it works (issue 4):
+
+- Text is normalised: NFKC (full-width -> half-width), casefold, and Traditional -> Simplified
+  Chinese one character at a time with a table built from OpenCC. Character by character, not
+  phrase by phrase, so a word normalises the same way inside a query as inside a notice.
+- What is kept is the runs of letters and digits ("words": Chinese runs, Latin words, numbers),
+  joined by one space: `search_text()`. Punctuation and spacing between runs do not matter.
+- Each run is indexed as overlapping two-character tokens plus its last character alone
+  (疫情防控 -> 疫情 情防 防控 控), so any substring of two or more characters is a phrase of
+  tokens, and a single character is a prefix of a token. The lone last character also keeps a
+  phrase from running over from one run into the next.
+- Every notice has a `sort_key` that orders by date then id. On SQLite it is the FTS5 rowid, so
+  "newest first" walks the index backwards and stops after one page, whatever the number of
+  matches; on PostgreSQL it has a b-tree index.
+- SQLite: an FTS5 table (ascii tokenizer: the tokens are already split and folded) without stored
+  content. Deleting from such a table needs the tokens it was given, so the normalised text is
+  kept in `SearchDocument`, and the FTS row is deleted from it whenever that row goes (with its
+  notice, see `_forget_document`).
+- PostgreSQL: `SearchDocument.vector`, a tsvector (GIN index) of the same tokens with weights (A
+  title, B body), written as tsvector input so no text-search parser splits them again. A term
+  is a candidate when all its tokens are there; a LIKE on the normalised text checks their order.
+
+A query is words separated by spaces (all must match), "quoted phrases" (spaces inside count as
+separators, like punctuation) and -exclusions. Nothing the user types reaches MATCH or tsquery
+as syntax: every term is rebuilt from its normalised runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import html
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.signals import post_delete
+from django.utils.safestring import SafeString, mark_safe
+
+from notices.models import Notice, SearchDocument
+from notices.rendering import plain_text
+
+FTS_TABLE = "notices_search_fts"
+# Titles alone as well: "title matches first" then reads a small index, not every body's.
+TITLE_FTS_TABLE = "notices_search_title_fts"
+DOCUMENT_TABLE = SearchDocument._meta.db_table
+
+# Long queries are cut: nobody types more, and each term is one more phrase to match.
+MAX_QUERY_LENGTH = 200
+MAX_TERMS = 12
+# Up to this many matches are ordered by BM25 (title matches first). Past it, title matches
+# come first and then the rest, each newest first: a word found in thousands of notices says
+# little about which one is meant, and scoring them all costs hundreds of milliseconds.
+RANK_LIMIT = 1000
+# bm25 column weights (title, body) on SQLite; PostgreSQL uses weights A/B in the tsvector.
+TITLE_WEIGHT, BODY_WEIGHT = 10.0, 1.0
+SORTS = ("relevance", "newest", "oldest")
+
+_WORD_RUN = re.compile(r"[^\W_]+")
+# Over a search_text(): each pair of neighbouring characters, and each run's last character.
+_TOKEN = re.compile(r"(?=(\S\S|\S(?= |$)))")
+# The separators between runs as the index sees them: anything that is not a letter or digit.
+_SEPARATOR = r"[\W_]+"
+# Chinese quotation marks typed by an input method work like ASCII quotes.
+_QUOTES = str.maketrans({"“": '"', "”": '"', "「": '"', "」": '"', "『": '"', "』": '"'})
+_QUERY_PART = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
+# CJK blocks whose characters can have a Simplified form (BMP, extension A, B-G, compatibility).
+_CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x323AF))
+# PostgreSQL keeps at most 256 positions per lexeme and positions up to 16383.
+_PG_MAX_POSITION = 16383
+_PG_MAX_POSITIONS = 256
+# sort_key = seconds (offset to stay positive) << 27 | id: fits a signed 64-bit integer.
+_ID_BITS = 27
+_SECONDS_OFFSET = 2**34
+
+
+# --- Normalising and tokenising ------------------------------------------------------------
+
+
+@functools.cache
+def _t2s_table() -> dict[int, str]:
+    import opencc
+
+    converter = opencc.OpenCC("t2s")
+    table: dict[int, str] = {}
+    for start, end in _CJK_RANGES:
+        chars = [chr(code) for code in range(start, end + 1)]
+        # One call per block; a line per character keeps the conversion character-level.
+        converted = converter.convert("\n".join(chars)).split("\n")
+        if len(converted) != len(chars):
+            converted = [converter.convert(char) for char in chars]
+        for char, simple in zip(chars, converted, strict=True):
+            if simple != char and len(simple) == 1:
+                table[ord(char)] = simple
+    return table
+
+
+@functools.cache
+def _fold_table() -> dict[int, str]:
+    """Traditional -> Simplified, and full-width ASCII forms (，：；（）...) to what NFKC makes
+    of them: one translate() then usually leaves the text NFKC-normal already."""
+    table: dict[int, str] = dict(_t2s_table())
+    for code in [*range(0xFF01, 0xFF5F), 0x3000]:
+        table[code] = unicodedata.normalize("NFKC", chr(code))
+    return table
+
+
+def normalise(text: str) -> str:
+    """Text as search compares it: NFKC, casefolded, Simplified Chinese."""
+    text = text.translate(_fold_table())
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text).translate(_fold_table())
+    return text.casefold()
+
+
+def word_runs(text: str) -> list[str]:
+    """The runs of letters and digits of normalised `text`."""
+    return _WORD_RUN.findall(normalise(text))
+
+
+def search_text(text: str) -> str:
+    """What is indexed for `text`: its normalised runs joined by single spaces."""
+    return " ".join(word_runs(text))
+
+
+def _bigrams(run: str) -> list[str]:
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def index_tokens(normalised: str) -> list[str]:
+    """Tokens of a `search_text()`: each run's overlapping pairs, then its last character."""
+    return _TOKEN.findall(normalised)
+
+
+def notice_texts(notice: Notice) -> tuple[str, str]:
+    """The original (title, body) text a notice is searched and highlighted in."""
+    return notice.title, plain_text(notice.body_html)
+
+
+def sort_key(date: dt.datetime, notice_id: int) -> int:
+    """An integer that orders notices by date, then id (the FTS5 rowid on SQLite)."""
+    seconds = min(max(int(date.timestamp()) + _SECONDS_OFFSET, 0), 2 * _SECONDS_OFFSET - 1)
+    return seconds << _ID_BITS | (notice_id & (2**_ID_BITS - 1))
+
+
+# --- Queries -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    runs: tuple[str, ...]
+    excluded: bool = False
+
+    @property
+    def tokens(self) -> list[str]:
+        """Index tokens that must follow each other (the last may be a prefix)."""
+        tokens: list[str] = []
+        for i, run in enumerate(self.runs):
+            tokens += _bigrams(run)
+            if i < len(self.runs) - 1 or len(run) == 1:
+                tokens.append(run[-1])
+        return tokens
+
+    @property
+    def prefix_last(self) -> bool:
+        # A one-character last run can be the start of a longer run in the text.
+        return len(self.runs[-1]) == 1
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.runs)
+
+    def fts5(self) -> str:
+        phrase = '"' + " ".join(self.tokens).replace('"', '""') + '"'
+        return phrase + " *" if self.prefix_last else phrase
+
+    def tsquery(self) -> str:
+        lexemes = list(dict.fromkeys(self.tokens))
+        quoted = ["'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes]
+        if self.prefix_last:
+            quoted[-1] += ":*"
+        return " & ".join(quoted)
+
+    @property
+    def decided_by_tsquery(self) -> bool:
+        """One token: no order to check, the tsquery alone is exact."""
+        return len(self.tokens) == 1
+
+    def like_pattern(self) -> str:
+        # Runs hold letters and digits only, so there is nothing to escape for LIKE.
+        return f"%{self.text}%"
+
+    def pattern(self) -> str:
+        """A regex over normalised text matching what this term matches in the index."""
+        return _SEPARATOR.join(re.escape(run) for run in self.runs)
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    terms: tuple[Term, ...] = ()
+    text: str = ""
+
+    @property
+    def included(self) -> list[Term]:
+        return [term for term in self.terms if not term.excluded]
+
+    @property
+    def excluded(self) -> list[Term]:
+        return [term for term in self.terms if term.excluded]
+
+    def __bool__(self) -> bool:
+        return bool(self.included)
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """Terms of a user's query: words (AND), "phrases", -exclusions. Never raises."""
+    text = unicodedata.normalize("NFKC", (text or "")[:MAX_QUERY_LENGTH]).translate(_QUOTES)
+    terms: list[Term] = []
+    for match in _QUERY_PART.finditer(text):
+        minus_quoted, quoted, minus_word, word = match.groups()
+        runs = tuple(word_runs(quoted if quoted is not None else word))
+        if not runs:
+            continue
+        term = Term(runs, excluded=bool(minus_quoted or minus_word))
+        if term not in terms:
+            terms.append(term)
+    return ParsedQuery(tuple(terms[:MAX_TERMS]), text.strip())
+
+
+# --- The two backends: the same questions, asked of FTS5 or of a tsvector ------------------
+
+
+class _Backend:
+    """SQL for one database: `keys_sql()` selects the sort keys of matches, in a form that
+    takes `ORDER BY <key>` and LIMIT; `where()` and `score()` rank the matches of the main table."""
+
+    table: str
+    key: str
+
+    def keys_sql(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
+        """Keys of matches of `query`; part "title" keeps those whose title holds every
+        included term, part "body" the others."""
+        raise NotImplementedError
+
+    def where(self, query: ParsedQuery) -> tuple[str, list]:
+        raise NotImplementedError
+
+    def score(self, query: ParsedQuery) -> tuple[str, list, float]:
+        """A relevance expression, its parameters, and its sign (1: lower is better)."""
+        raise NotImplementedError
+
+    def ids_sql(self, keys_sql: str) -> str:
+        """Notice ids for a subquery of keys."""
+        return f"SELECT notice_id FROM {DOCUMENT_TABLE} WHERE sort_key IN ({keys_sql})"
+
+
+class _SQLite(_Backend):
+    table = FTS_TABLE
+    key = "rowid"
+
+    @staticmethod
+    def included(query: ParsedQuery) -> str:
+        return " AND ".join(term.fts5() for term in query.included)
+
+    def expression(self, query: ParsedQuery) -> str:
+        excluded = "".join(f" NOT {term.fts5()}" for term in query.excluded)
+        return f"({self.included(query)}){excluded}"
+
+    def where(self, query: ParsedQuery) -> tuple[str, list]:
+        return f"{FTS_TABLE} MATCH %s", [self.expression(query)]
+
+    def keys_sql(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
+        matches = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
+        if part == "all":
+            return matches, [self.expression(query)]
+        in_title = f"SELECT rowid FROM {TITLE_FTS_TABLE} WHERE {TITLE_FTS_TABLE} MATCH %s"
+        if part == "body":
+            return f"{matches} AND rowid NOT IN ({in_title})", [
+                self.expression(query),
+                self.included(query),
+            ]
+        if not query.excluded:
+            return in_title, [self.included(query)]
+        excluded = " OR ".join(term.fts5() for term in query.excluded)
+        return f"{in_title} AND rowid NOT IN ({matches})", [self.included(query), excluded]
+
+    def score(self, query: ParsedQuery) -> tuple[str, list, float]:
+        return f"bm25({FTS_TABLE}, {TITLE_WEIGHT}, {BODY_WEIGHT})", [], 1.0
+
+
+class _PostgreSQL(_Backend):
+    table = DOCUMENT_TABLE
+    key = "sort_key"
+
+    def tsquery(self, query: ParsedQuery) -> str:
+        return " & ".join(f"({term.tsquery()})" for term in query.included)
+
+    def where(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
+        conditions, params = ["vector @@ %s::tsquery"], [self.tsquery(query)]
+        for term in query.included:
+            if not term.decided_by_tsquery:
+                conditions.append("(title LIKE %s OR body LIKE %s)")
+                params += [term.like_pattern()] * 2
+        for term in query.excluded:
+            conditions.append("NOT (title LIKE %s OR body LIKE %s)")
+            params += [term.like_pattern()] * 2
+        if part != "all":
+            in_title = " AND ".join(["title LIKE %s"] * len(query.included))
+            conditions.append(f"({in_title})" if part == "title" else f"NOT ({in_title})")
+            params += [term.like_pattern() for term in query.included]
+        return " AND ".join(conditions), params
+
+    def keys_sql(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
+        where, params = self.where(query, part)
+        return f"SELECT sort_key FROM {DOCUMENT_TABLE} WHERE {where}", params
+
+    def score(self, query: ParsedQuery) -> tuple[str, list, float]:
+        return "ts_rank(vector, %s::tsquery)", [self.tsquery(query)], -1.0
+
+
+def _backend() -> _Backend:
+    return _PostgreSQL() if connection.vendor == "postgresql" else _SQLite()
+
+
+def _fetch(sql: str, params: Sequence) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _matching_ids(query: ParsedQuery) -> RawSQL:
+    backend = _backend()
+    if isinstance(backend, _PostgreSQL):
+        where, params = backend.where(query)
+        return RawSQL(f"SELECT notice_id FROM {DOCUMENT_TABLE} WHERE {where}", params)
+    keys, params = backend.keys_sql(query)
+    return RawSQL(backend.ids_sql(keys), params)
+
+
+def filter_notices(notices: QuerySet[Notice], query: str | ParsedQuery) -> QuerySet[Notice]:
+    """`notices` narrowed to those matching `query` (none for a query without words)."""
+    parsed = query if isinstance(query, ParsedQuery) else parse_query(query)
+    if not parsed:
+        return notices.none()
+    return notices.filter(id__in=_matching_ids(parsed))
+
+
+class SearchResults:
+    """The matches of a query within `notices`, ordered by `sort`; sliceable like a list, so
+    Paginator pages through it. `.notices` is a plain queryset of them, for facets and feeds.
+
+    Without filters on `notices`, counting and paging ask the index alone (no join per match);
+    with filters, the matches are joined to the filtered notices.
+    """
+
+    def __init__(self, query: ParsedQuery, notices: QuerySet[Notice], sort: str = "relevance"):
+        self.query = query
+        self.sort = sort if sort in SORTS else "relevance"
+        self.base = notices
+        self.notices = filter_notices(notices, query)
+        self.unfiltered = not notices.query.has_filters()
+        self.backend = _backend()
+        self._count: int | None = None
+        self._ranked: list[int] | None = None
+        self._ranked_done = False
+
+    # --- counting and slicing (what Paginator uses) ---
+
+    def count(self) -> int:
+        if self._count is None:
+            if not self.query:
+                self._count = 0
+            elif self.unfiltered:
+                self._count = self._index_count("all")
+            else:
+                self._count = self.notices.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[Notice]:
+        if not isinstance(index, slice):
+            raise TypeError("SearchResults supports slices only.")
+        start = index.start or 0
+        stop = index.stop if index.stop is not None else self.count()
+        if not self.query or stop <= start:
+            return []
+        if self.sort != "relevance":
+            return self._by_date(start, stop, newest=self.sort == "newest")
+        ranked = self._ranked_ids()
+        if ranked is not None:
+            return self._load(ranked[start:stop])
+        return self._title_first(start, stop)
+
+    # --- orders ---
+
+    def _by_date(self, start: int, stop: int, *, newest: bool) -> list[Notice]:
+        if self.unfiltered:
+            return self._load(self._index_page("all", start, stop, newest=newest))
+        order = ("-date", "-id") if newest else ("date", "id")
+        return list(self.notices.for_list().order_by(*order)[start:stop])
+
+    def _ranked_ids(self) -> list[int] | None:
+        """Every match in relevance order, when there are few enough to score them all."""
+        if self._ranked_done:
+            return self._ranked
+        self._ranked_done = True
+        if self.count() > RANK_LIMIT:
+            return None  # known already: skip scoring the first RANK_LIMIT + 1
+        backend = self.backend
+        where, params = backend.where(self.query)
+        score, score_params, sign = backend.score(self.query)
+        rows = _fetch(
+            f"SELECT {backend.key}, {score} FROM {backend.table} WHERE {where} LIMIT %s",
+            [*score_params, *params, RANK_LIMIT + 1],
+        )
+        if len(rows) > RANK_LIMIT:
+            return None
+        in_title = {row[0] for row in _fetch(*backend.keys_sql(self.query, "title"))}
+        # Title matches first, then the score, then newer (a larger key) first.
+        rows.sort(key=lambda row: (row[0] not in in_title, sign * row[1], -row[0]))
+        ids = self._ids_for_keys([row[0] for row in rows])
+        if not self.unfiltered:
+            allowed = set(self.notices.filter(id__in=ids).values_list("id", flat=True))
+            ids = [notice_id for notice_id in ids if notice_id in allowed]
+        self._ranked = ids
+        return ids
+
+    def _title_first(self, start: int, stop: int) -> list[Notice]:
+        """Many matches: those with every term in the title first, each group newest first."""
+        if self.unfiltered:
+            ids = self._index_page("title", start, stop, newest=True)
+            if len(ids) == stop - start:
+                return self._load(ids)  # a page of title matches: no need to count them
+            # The title matches end on this page (or before it): where do the others start?
+            known = ids or start == 0
+            title_count = start + len(ids) if known else self._index_count("title")
+            ids += self._index_page(
+                "body", max(start - title_count, 0), stop - title_count, newest=True
+            )
+            return self._load(ids)
+        in_title = self.notices.filter(id__in=self._part_ids("title"))
+        title_count = in_title.count()
+        newest = ("-date", "-id")
+        found: list[Notice] = []
+        if start < title_count:
+            found += in_title.for_list().order_by(*newest)[start : min(stop, title_count)]
+        if stop > title_count:
+            rest = self.notices.filter(~Q(id__in=self._part_ids("title")))
+            found += rest.for_list().order_by(*newest)[
+                max(start - title_count, 0) : stop - title_count
+            ]
+        return found
+
+    # --- index queries ---
+
+    def _index_count(self, part: str) -> int:
+        keys, params = self.backend.keys_sql(self.query, part)
+        return _fetch(f"SELECT count(*) FROM ({keys}) AS matches", params)[0][0]
+
+    def _index_page(self, part: str, start: int, stop: int, *, newest: bool) -> list[int]:
+        backend = self.backend
+        keys, params = backend.keys_sql(self.query, part)
+        direction = "DESC" if newest else "ASC"
+        rows = _fetch(
+            f"{keys} ORDER BY {backend.key} {direction} LIMIT %s OFFSET %s",
+            [*params, stop - start, start],
+        )
+        return self._ids_for_keys([row[0] for row in rows])
+
+    def _part_ids(self, part: str) -> RawSQL:
+        keys, params = self.backend.keys_sql(self.query, part)
+        return RawSQL(self.backend.ids_sql(keys), params)
+
+    @staticmethod
+    def _ids_for_keys(keys: list[int]) -> list[int]:
+        if not keys:
+            return []
+        by_key = dict(
+            SearchDocument.objects.filter(sort_key__in=keys).values_list("sort_key", "notice_id")
+        )
+        return [by_key[key] for key in keys if key in by_key]
+
+    def _load(self, ids: Sequence[int]) -> list[Notice]:
+        # The ids already match: loading through `notices` would run the search again.
+        by_id = self.base.for_list().in_bulk(list(ids))
+        return [by_id[notice_id] for notice_id in ids if notice_id in by_id]
+
+
+def search_notices(
+    query: str | ParsedQuery,
+    notices: QuerySet[Notice] | None = None,
+    *,
+    sort: str = "relevance",
+) -> SearchResults:
+    """Notices matching `query` (within `notices`, default all published), sorted by `sort`."""
+    parsed = query if isinstance(query, ParsedQuery) else parse_query(query)
+    if notices is None:
+        notices = Notice.objects.published()
+    return SearchResults(parsed, notices, sort)
+
+
+# --- Highlighting (always from the original text, always escaped) ------------------------
+
+
+def _match_spans(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
+    """Spans of `text` (original) where an included term matches, merged and sorted."""
+    terms = query.included
+    if not terms or not text:
+        return []
+    normalised = normalise(text)
+    offsets: list[int] | None = None
+    if len(normalised) != len(text):
+        # Some character changed length (ligatures, ㈱...): map character by character.
+        pieces: list[str] = []
+        offsets = []
+        for position, char in enumerate(text):
+            piece = normalise(char)
+            pieces.append(piece)
+            offsets += [position] * len(piece)
+        offsets.append(len(text))
+        normalised = "".join(pieces)
+    pattern = re.compile("|".join(f"(?:{term.pattern()})" for term in terms))
+    spans: list[tuple[int, int]] = []
+    for match in pattern.finditer(normalised):
+        start, end = match.span()
+        if offsets is not None:
+            start, end = offsets[start], offsets[end - 1] + 1
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def _marked(text: str, spans: Iterable[tuple[int, int]], start: int = 0, end: int = -1) -> str:
+    end = len(text) if end < 0 else end
+    out, position = [], start
+    for span_start, span_end in spans:
+        span_start, span_end = max(span_start, start), min(span_end, end)
+        if span_start >= span_end:
+            continue
+        out.append(html.escape(text[position:span_start]))
+        out.append("<mark>" + html.escape(text[span_start:span_end]) + "</mark>")
+        position = span_end
+    out.append(html.escape(text[position:end]))
+    return "".join(out)
+
+
+def highlight(text: str, query: ParsedQuery) -> SafeString:
+    """`text` escaped, with the query's matches in <mark>."""
+    return mark_safe(_marked(text, _match_spans(text, query)))
+
+
+def snippet(text: str, query: ParsedQuery, length: int = 160) -> SafeString:
+    """About `length` characters of `text` around its first match, escaped, matches marked."""
+    spans = _match_spans(text, query)
+    if not spans:
+        return mark_safe(html.escape(text[:length]) + ("…" if len(text) > length else ""))
+    start = max(0, min(spans[0][0] - length // 4, len(text) - length))
+    end = min(len(text), start + length)
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    return mark_safe(prefix + _marked(text, spans, start, end) + suffix)
+
+
+# Sanitised HTML from rendering.py: tags (with quoted attributes) and the text between them.
+_TAG = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
+
+
+def highlight_html(body_html: str, query: ParsedQuery) -> SafeString:
+    """Sanitised body HTML with matches inside text nodes marked; tags are left as they are."""
+    if not query:
+        return mark_safe(body_html)
+    out, position = [], 0
+    for tag in _TAG.finditer(body_html):
+        out.append(highlight(html.unescape(body_html[position : tag.start()]), query))
+        out.append(tag.group())
+        position = tag.end()
+    out.append(highlight(html.unescape(body_html[position:]), query))
+    return mark_safe("".join(out))
+
+
+# --- Keeping the index up to date -------------------------------------------------------
+
+
+def _pg_vector(title: str, body: str) -> str:
+    """tsvector input for the tokens of the title (weight A) then the body (weight B)."""
+    positions: dict[str, list[str]] = {}
+    position = 0
+    for text, weight in ((title, "A"), (body, "B")):
+        for token in index_tokens(text):
+            position += 1
+            found = positions.setdefault(token, [])
+            if len(found) < _PG_MAX_POSITIONS:
+                found.append(f"{min(position, _PG_MAX_POSITION)}{weight}")
+    return " ".join(
+        "'" + token.replace("\\", "\\\\").replace("'", "''") + "':" + ",".join(spots)
+        for token, spots in positions.items()
+    )
+
+
+def _fts_row(key: int, title: str, body: str) -> tuple[int, str, str]:
+    return key, " ".join(index_tokens(title)), " ".join(index_tokens(body))
+
+
+def _write_fts_rows(documents: Iterable[tuple[int, str, str]], *, delete: bool = False) -> None:
+    """Add FTS5 rows for (sort_key, title, body), or delete them (given as they were indexed)."""
+    rows = [_fts_row(*document) for document in documents]
+    if not rows:
+        return
+    command = "'delete', " if delete else ""
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {FTS_TABLE}({FTS_TABLE + ', ' if delete else ''}rowid, title, body) "
+            f"VALUES ({command}%s, %s, %s)",
+            rows,
+        )
+        cursor.executemany(
+            f"INSERT INTO {TITLE_FTS_TABLE}({TITLE_FTS_TABLE + ', ' if delete else ''}rowid, "
+            f"title) VALUES ({command}%s, %s)",
+            [row[:2] for row in rows],
+        )
+
+
+def index_notices(notices: Iterable[Notice]) -> int:
+    """Index (or index again) saved notices from their title and body_html; return how many."""
+    documents = [
+        (notice.id, sort_key(notice.date, notice.id), *map(search_text, notice_texts(notice)))
+        for notice in notices
+    ]
+    if not documents:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.executemany(
+                f"INSERT INTO {DOCUMENT_TABLE} (notice_id, sort_key, title, body, vector) "
+                "VALUES (%s, %s, %s, %s, %s::tsvector) ON CONFLICT (notice_id) DO UPDATE SET "
+                "sort_key = EXCLUDED.sort_key, title = EXCLUDED.title, body = EXCLUDED.body, "
+                "vector = EXCLUDED.vector",
+                [(*document, _pg_vector(*document[2:])) for document in documents],
+            )
+            return len(documents)
+        ids = [document[0] for document in documents]
+        old: list[tuple[int, str, str]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            cursor.execute(
+                f"SELECT sort_key, title, body FROM {DOCUMENT_TABLE} "
+                f"WHERE notice_id IN ({', '.join(['%s'] * len(chunk))})",
+                chunk,
+            )
+            old += cursor.fetchall()
+        _write_fts_rows(old, delete=True)
+        cursor.executemany(
+            f"INSERT OR REPLACE INTO {DOCUMENT_TABLE} (notice_id, sort_key, title, body) "
+            "VALUES (%s, %s, %s, %s)",
+            documents,
+        )
+        _write_fts_rows(document[1:] for document in documents)
+    return len(documents)
+
+
+def clear_index() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {DOCUMENT_TABLE}")
+        if connection.vendor != "postgresql":
+            # A contentless table cannot DELETE; 'delete-all' empties it.
+            for table in (FTS_TABLE, TITLE_FTS_TABLE):
+                cursor.execute(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
+
+
+def rebuild_index(
+    *, batch_size: int = 1000, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Index every notice from scratch; `progress(done, total)` after each batch."""
+    ids = list(Notice.objects.order_by("id").values_list("id", flat=True))
+    clear_index()
+    done = 0
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        done += index_notices(
+            Notice.objects.filter(id__in=chunk).only("id", "date", "title", "body_html")
+        )
+        if progress:
+            progress(done, len(ids))
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            for table in (FTS_TABLE, TITLE_FTS_TABLE):
+                cursor.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+    return done
+
+
+def _forget_document(sender, instance: SearchDocument, **kwargs) -> None:
+    # A contentless FTS5 row can only be deleted with the tokens it was indexed with.
+    if connection.vendor == "sqlite":
+        _write_fts_rows([(instance.sort_key, instance.title, instance.body)], delete=True)
+
+
+post_delete.connect(_forget_document, sender=SearchDocument, dispatch_uid="search-forget-document")

@@ -1,0 +1,169 @@
+"""Atom/RSS feeds and sitemap.xml, read with a real XML parser."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from django.test import TestCase
+from django.urls import reverse
+
+from tests.test_views_reading import Page, add_notice, build_reading_archive, when
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+
+
+class FeedTestCase(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.notices = build_reading_archive()
+
+    def parse(self, url: str) -> ET.Element:
+        response = self.client.get(url)
+        self.assertEqual(response.status_code, 200, url)
+        return ET.fromstring(response.content)
+
+    def atom_entries(self, url: str) -> list[dict[str, object]]:
+        root = self.parse(url)
+        self.assertEqual(root.tag, f"{ATOM}feed")
+        entries = []
+        for entry in root.findall(f"{ATOM}entry"):
+            links = {link.get("rel"): link.get("href") for link in entry.findall(f"{ATOM}link")}
+            entries.append(
+                {
+                    "title": entry.findtext(f"{ATOM}title"),
+                    "links": links,
+                    "summary": entry.findtext(f"{ATOM}summary") or "",
+                    "categories": [c.get("term") for c in entry.findall(f"{ATOM}category")],
+                }
+            )
+        return entries
+
+    def rss_items(self, url: str) -> list[dict[str, str]]:
+        root = self.parse(url)
+        self.assertEqual(root.tag, "rss")
+        return [
+            {
+                "title": item.findtext("title") or "",
+                "link": item.findtext("link") or "",
+                "description": item.findtext("description") or "",
+            }
+            for item in root.iter("item")
+        ]
+
+
+class FeedTests(FeedTestCase):
+    def test_the_site_atom_feed_lists_newest_notices_with_their_source(self) -> None:
+        entries = self.atom_entries(reverse("notices:feed-atom"))
+        self.assertEqual(len(entries), 6)
+        self.assertEqual(entries[0]["title"], "关于2023年寒假安排的通知")
+        admission = next(e for e in entries if e["title"] == "2023年硕士研究生招生简章")
+        links = admission["links"]
+        self.assertEqual(
+            links["alternate"], "http://testserver" + self.notices["admission"].get_absolute_url()
+        )
+        self.assertEqual(links["via"], self.notices["admission"].source_url)
+        self.assertIn(self.notices["admission"].source_url, admission["summary"])
+        self.assertEqual(set(admission["categories"]), {"研究生", "招生", "通知"})
+
+    def test_the_rss_feed_has_the_same_items(self) -> None:
+        items = self.rss_items(reverse("notices:feed-rss"))
+        self.assertEqual(
+            [i["title"] for i in items][:2], ["关于2023年寒假安排的通知", "2023年清明节放假通知"]
+        )
+        self.assertTrue(items[0]["link"].endswith(self.notices["winter23"].get_absolute_url()))
+        self.assertIn("查看原文", items[0]["description"])
+
+    def test_category_tag_and_site_feeds_hold_only_their_notices(self) -> None:
+        cases = {
+            reverse("notices:category-atom", args=["hrbeu-edu-cn/哈尔滨工程大学/研究生院"]): {
+                "2023年硕士研究生招生简章", "关于2023年春季学位论文答辩的通知"},
+            reverse("notices:tag-atom", args=["寒假"]): {
+                "关于2022年寒假安排的通知", "关于2023年寒假安排的通知"},
+            reverse("notices:site-atom", args=["哈尔滨工程大学"]): {
+                "2023年硕士研究生招生简章", "关于2023年春季学位论文答辩的通知",
+                "2023年清明节放假通知"},
+        }  # fmt: skip
+        for url, titles in cases.items():
+            with self.subTest(url=url):
+                self.assertEqual({e["title"] for e in self.atom_entries(url)}, titles)
+                rss_url = url.replace("atom.xml", "rss.xml")
+                self.assertEqual({i["title"] for i in self.rss_items(rss_url)}, titles)
+
+    def test_the_site_feed_follows_list_filters(self) -> None:
+        url = reverse("notices:feed-atom") + "?tag=通知&year=2022"
+        titles = [entry["title"] for entry in self.atom_entries(url)]
+        self.assertEqual(titles, ["关于期末考试安排的通知", "关于2022年寒假安排的通知"])
+
+    def test_feeds_of_unknown_things_are_404(self) -> None:
+        for url in [
+            reverse("notices:category-atom", args=["nope"]),
+            reverse("notices:tag-rss", args=["没有"]),
+            reverse("notices:site-atom", args=["没有"]),
+            reverse("notices:feed-atom") + "?year=abc",
+        ]:
+            with self.subTest(url=url):
+                self.assertEqual(self.client.get(url).status_code, 404)
+
+    def test_hostile_titles_are_escaped_and_bodies_sanitised(self) -> None:
+        payload = '<script>alert("x")</script>&<b>'
+        add_notice(
+            "hostile", f"标题{payload}", when(2030, 1, 1),
+            body=f"正文{payload}<img src=x onerror=alert(1)>", tags=("通知",),
+        )  # fmt: skip
+        for url in [reverse("notices:feed-atom"), reverse("notices:feed-rss")]:
+            with self.subTest(url=url):
+                root = self.parse(url)  # parses: the XML stays well-formed
+                titles = [el.text for el in root.iter() if el.tag in ("title", f"{ATOM}title")]
+                self.assertIn(f"标题{payload}", titles)  # text, not markup
+                bodies = " ".join(
+                    el.text or "" for el in root.iter()
+                    if el.tag in ("description", f"{ATOM}summary")
+                )  # fmt: skip
+                self.assertIn("正文", bodies)
+                self.assertNotIn("<script", bodies)
+                self.assertNotIn("onerror", bodies)
+
+    def test_every_list_page_announces_its_feeds(self) -> None:
+        pages = {
+            reverse("notices:list"): reverse("notices:feed-atom"),
+            reverse("notices:category", args=["hrbeu-edu-cn"]): reverse(
+                "notices:category-atom", args=["hrbeu-edu-cn"]
+            ),
+            reverse("notices:tag", args=["寒假"]): reverse("notices:tag-atom", args=["寒假"]),
+            reverse("notices:site", args=["青岚大学"]): reverse(
+                "notices:site-atom", args=["青岚大学"]
+            ),
+        }
+        for url, feed in pages.items():
+            with self.subTest(url=url):
+                page = Page(self.client.get(url).content.decode())
+                atom = page.find("link", rel="alternate", type="application/atom+xml")
+                rss = page.find("link", rel="alternate", type="application/rss+xml")
+                self.assertEqual(atom[0]["href"], feed)
+                self.assertEqual(rss[0]["href"], feed.replace("atom.xml", "rss.xml"))
+                self.assertTrue(self.atom_entries(atom[0]["href"]))
+
+
+class SitemapTests(FeedTestCase):
+    def locations(self, url: str, element: str) -> dict[str, ET.Element]:
+        root = self.parse(url)
+        return {node.findtext(f"{SITEMAP}loc"): node for node in root.iter(f"{SITEMAP}{element}")}
+
+    def test_the_sitemap_lists_notices_with_lastmod_categories_tags_and_sites(self) -> None:
+        sections = self.locations(reverse("notices:sitemap"), "sitemap")
+        self.assertEqual(len(sections), 5)
+        urls: dict[str, ET.Element] = {}
+        for section in sections:
+            urls |= self.locations(section.removeprefix("http://testserver"), "url")
+        notice_url = "http://testserver" + self.notices["admission"].get_absolute_url()
+        self.assertIn(notice_url, urls)
+        self.assertTrue(urls[notice_url].findtext(f"{SITEMAP}lastmod"))
+        for expected in [
+            reverse("notices:category", args=["hrbeu-edu-cn/哈尔滨工程大学/研究生院"]),
+            reverse("notices:tag", args=["寒假"]),
+            reverse("notices:site", args=["哈尔滨工程大学"]),
+            reverse("notices:archive"),
+        ]:
+            self.assertIn("http://testserver" + expected, urls)
+        self.assertEqual(sum(1 for u in urls if "/notices/" in u), 6)

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from django.test import TestCase, override_settings
+
+from notices.generator import generate_document
+from notices.importing import import_archive, import_workers
+from notices.models import Notice
+
+
+def notice_rows() -> list[tuple]:
+    rows = []
+    for notice in Notice.objects.prefetch_related("tags", "categories").order_by("urlname"):
+        rows.append(
+            (
+                notice.urlname, notice.title, notice.date, notice.body, notice.body_html,
+                notice.summary, notice.source_path, notice.content_hash,
+                sorted(tag.name for tag in notice.tags.all()),
+                sorted(category.path for category in notice.categories.all()),
+            )
+        )  # fmt: skip
+    return rows
+
+
+class ReadAheadWorkerTests(TestCase):
+    """Worker processes parse and render ahead; the result must be the serial import's."""
+
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self._tmp.name)
+        for index in range(23):
+            relative, text = generate_document(index, seed=9)
+            path = self.root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        (self.root / "broken.md").write_text("---\ntitle: [unclosed\n---\nbody\n", encoding="utf-8")
+        # A second file claiming an urlname that is already taken.
+        _, text = generate_document(3, seed=9)
+        (self.root / "zz-duplicate.md").write_text(text, encoding="utf-8")
+
+    def tearDown(self) -> None:
+        self._tmp.cleanup()
+
+    def import_with(self, workers: int):
+        with override_settings(NOTICES_IMPORT_WORKERS=workers):
+            return import_archive([self.root], batch_size=4)
+
+    def test_workers_are_used_only_when_there_is_more_than_one_batch(self) -> None:
+        with override_settings(NOTICES_IMPORT_WORKERS=2):
+            self.assertEqual(import_workers(1), 0)
+            self.assertEqual(import_workers(7), 2)
+        with override_settings(NOTICES_IMPORT_WORKERS=0):
+            self.assertEqual(import_workers(7), 0)
+
+    def test_workers_give_the_serial_result(self) -> None:
+        serial = self.import_with(0)
+        serial_rows = notice_rows()
+        Notice.objects.all().delete()
+        parallel = self.import_with(2)
+        self.assertEqual(
+            (parallel.created, parallel.failed, parallel.unchanged),
+            (serial.created, serial.failed, serial.unchanged),
+        )
+        self.assertEqual(sorted(parallel.errors), sorted(serial.errors))
+        self.assertEqual(parallel.created, 23)
+        self.assertEqual(parallel.failed, 2)
+        self.assertEqual(notice_rows(), serial_rows)
+
+    def test_a_reimport_with_workers_skips_unchanged_files_and_updates_changed_ones(self) -> None:
+        self.import_with(2)
+        changed = sorted(self.root.rglob("*.md"))[5]
+        changed.write_text(changed.read_text(encoding="utf-8") + "\n补充说明。\n", encoding="utf-8")
+        report = self.import_with(2)
+        self.assertEqual((report.created, report.updated, report.unchanged), (0, 1, 22))
+        self.assertIn(
+            "补充说明",
+            Notice.objects.get(source_path=changed.relative_to(self.root).as_posix()).body,
+        )

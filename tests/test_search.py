@@ -1,0 +1,602 @@
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import io
+import json
+import random
+import re
+import sqlite3
+import tempfile
+from pathlib import Path
+from unittest import mock, skipUnless
+from xml.etree import ElementTree
+
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import connection
+from django.test import TestCase
+from django.urls import reverse
+
+from notices import search
+from notices.generator import write_archive
+from notices.importing import import_archive
+from notices.models import Notice, SearchDocument
+from notices.rendering import plain_text
+from notices.search import highlight, highlight_html, parse_query, search_notices, snippet
+from tests.helpers import SHANGHAI, make_notice, write_document
+
+
+def hit_ids(query: str, **kwargs) -> set[int]:
+    results = search_notices(query, **kwargs)
+    return {notice.id for notice in results[0 : results.count()]}
+
+
+def normalised_texts() -> dict[int, list[str]]:
+    return {
+        notice.id: [search.normalise(text) for text in search.notice_texts(notice)]
+        for notice in Notice.objects.all()
+    }
+
+
+def brute_force(query: str, texts: dict[int, list[str]] | None = None) -> set[int]:
+    """Notices whose normalised title or plain body holds every included term of `query` and
+    none of the excluded ones: a scan of every notice's text, without the index."""
+    parsed = parse_query(query)
+    patterns = [(re.compile(term.pattern()), term.excluded) for term in parsed.terms]
+    found = set()
+    for notice_id, pair in (texts if texts is not None else normalised_texts()).items():
+        if parsed and all(
+            any(pattern.search(text) for text in pair) != excluded for pattern, excluded in patterns
+        ):
+            found.add(notice_id)
+    return found
+
+
+class RecallTests(TestCase):
+    """Every substring of a generated archive finds exactly the notices that contain it."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_archive(Path(tmp), 120, seed=4)
+            report = import_archive([Path(tmp)])
+        assert report.created == 120, report.errors
+        # Variants the generator does not write: Traditional, full-width, mixed scripts.
+        make_notice(title="國立臺灣大學招生簡章", body="研究所考試，ＣＯＶＩＤ－１９防疫期間。")
+        make_notice(title="Ｗｉ-Ｆｉ 网络维护", body="校园網路於2020年12月停機維護。")
+        cls.texts = {
+            notice.id: list(search.notice_texts(notice)) for notice in Notice.objects.all()
+        }
+        cls.normalised = normalised_texts()
+
+    def brute_force(self, query: str) -> set[int]:
+        return brute_force(query, self.normalised)
+
+    def test_every_notice_is_indexed_by_the_import(self) -> None:
+        self.assertEqual(SearchDocument.objects.count(), Notice.objects.count())
+
+    def test_random_substrings_find_every_notice_that_contains_them(self) -> None:
+        rng = random.Random(20240601)
+        texts = [text for pair in self.texts.values() for text in pair if text]
+        checked = 0
+        while checked < 300:
+            text = rng.choice(texts)
+            length = rng.randint(1, 6)
+            start = rng.randrange(max(1, len(text) - length + 1))
+            substring = text[start : start + length]
+            if '"' in substring or not re.search(r"[^\W_]", substring):
+                continue  # a query of punctuation only finds nothing, by design
+            query = f'"{substring}"'
+            with self.subTest(query=query):
+                results = search_notices(query)
+                found = set(
+                    search.filter_notices(Notice.objects.all(), query).values_list("id", flat=True)
+                )
+                self.assertEqual(results.count(), len(found))
+                needle = search.normalise(substring)
+                containing = {
+                    notice_id
+                    for notice_id, pair in self.normalised.items()
+                    if any(needle in text for text in pair)
+                }
+                # Recall: every notice containing the exact substring is found.
+                self.assertLessEqual(containing, found)
+                # And nothing else: punctuation between words is the only slack.
+                self.assertEqual(found, self.brute_force(query))
+            checked += 1
+
+    def test_words_inside_longer_words_are_found(self) -> None:
+        for query in ["学院", "通知", "大学", "研究", "2020"]:
+            with self.subTest(query=query):
+                expected = self.brute_force(query)
+                self.assertTrue(expected)
+                self.assertEqual(hit_ids(query), expected)
+
+    def test_mixed_queries_and_exclusions_match_the_brute_force_scan(self) -> None:
+        for query in ["大学 2020", "学院 通知", "通知 -学院", '"特此 通知"', "学生 -研究生 -2019"]:
+            with self.subTest(query=query):
+                self.assertEqual(hit_ids(query), self.brute_force(query))
+
+    def test_every_sort_returns_the_same_hits(self) -> None:
+        for sort in search.SORTS:
+            with self.subTest(sort=sort):
+                self.assertEqual(hit_ids("工作", sort=sort), self.brute_force("工作"))
+
+    def test_pages_do_not_overlap_and_cover_all_hits(self) -> None:
+        for sort in search.SORTS:
+            results = search_notices("各", sort=sort)
+            total = results.count()
+            self.assertGreater(total, 40)
+            seen: list[int] = []
+            for start in range(0, total, 20):
+                seen += [notice.id for notice in results[start : start + 20]]
+            with self.subTest(sort=sort):
+                self.assertEqual(len(seen), total)
+                self.assertEqual(set(seen), self.brute_force("各"))
+
+    def test_many_matches_still_put_title_matches_first_and_newer_first(self) -> None:
+        query = "通知"
+        results = search_notices(query)
+        self.assertGreater(results.count(), search.RANK_LIMIT // 10)
+        original, search.RANK_LIMIT = search.RANK_LIMIT, 5  # force the large-result order
+        try:
+            results = search_notices(query)
+            notices = results[0 : results.count()]
+        finally:
+            search.RANK_LIMIT = original
+        in_title = ["通知" in notice.title for notice in notices]
+        self.assertEqual(in_title, sorted(in_title, reverse=True))
+        title_dates = [notice.date for notice in notices if "通知" in notice.title]
+        self.assertEqual(title_dates, sorted(title_dates, reverse=True))
+
+    def test_filters_narrow_the_hits(self) -> None:
+        site = Notice.objects.exclude(site="").values_list("site", flat=True).first()
+        narrowed = search_notices("通知", Notice.objects.filter(site=site))
+        expected = self.brute_force("通知") & set(
+            Notice.objects.filter(site=site).values_list("id", flat=True)
+        )
+        self.assertEqual({n.id for n in narrowed[0 : narrowed.count()]}, expected)
+        self.assertEqual(narrowed.count(), len(expected))
+
+
+class NormalisationTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.taiwan = make_notice(title="臺灣高校交流", body="關於臺灣學生的通知。")
+        cls.covid = make_notice(title="防疫通知", body="COVID-19 期间的 Wi-Fi 使用。")
+        cls.fullwidth = make_notice(title="考试安排", body="ＣＯＶＩＤ－１９ 期间，考场Ａ１０１。")
+
+    def test_traditional_and_simplified_find_each_other(self) -> None:
+        self.assertEqual(hit_ids("台湾"), {self.taiwan.id})
+        self.assertEqual(hit_ids("臺灣"), {self.taiwan.id})
+        self.assertEqual(hit_ids("关于台湾学生"), {self.taiwan.id})
+
+    def test_full_width_and_case_are_folded(self) -> None:
+        both = {self.covid.id, self.fullwidth.id}
+        self.assertEqual(hit_ids("covid-19"), both)
+        self.assertEqual(hit_ids("ＣＯＶＩＤ"), both)
+        self.assertEqual(hit_ids("Covid"), both)
+        self.assertEqual(hit_ids("a101"), {self.fullwidth.id})
+
+    def test_normalise_keeps_length_for_chinese_text(self) -> None:
+        text = "臺灣ＡＢＣ，學校"
+        self.assertEqual(search.normalise(text), "台湾abc,学校")
+        self.assertEqual(search.search_text(text), "台湾abc 学校")
+
+    def test_tokens_are_pairs_and_last_characters(self) -> None:
+        self.assertEqual(
+            search.index_tokens("疫情防控 通知 a"),
+            ["疫情", "情防", "防控", "控", "通知", "知", "a"],
+        )
+
+    def test_a_long_body_is_found_at_its_end(self) -> None:
+        # Past PostgreSQL's 16,383 tsvector positions: the order check still finds it.
+        body = "各单位认真学习。" * 3000 + "最后一句话藏在这里"
+        notice = make_notice(title="长文", body=body)
+        self.assertEqual(hit_ids("藏在这里"), {notice.id})
+        self.assertEqual(hit_ids('"一句话 藏在"'), set())
+        self.assertEqual(hit_ids("最后一句话藏在这里"), {notice.id})
+
+
+class RankingTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        day = dt.timedelta(days=1)
+        start = dt.datetime(2022, 3, 1, 9, tzinfo=SHANGHAI)
+        cls.body_old = make_notice(title="寒假安排", body="奖学金评审将于下周开始。", date=start)
+        cls.title_old = make_notice(
+            title="奖学金评审通知", body="请各学院做好准备。", date=start + day
+        )
+        cls.body_new = make_notice(
+            title="开学安排", body="奖学金发放时间另行通知。", date=start + 2 * day
+        )
+        cls.title_new = make_notice(
+            title="国家奖学金公示", body="公示期五天。", date=start + 3 * day
+        )
+
+    def test_title_matches_come_before_body_matches(self) -> None:
+        found = search_notices("奖学金")[0:10]
+        self.assertEqual({n.id for n in found[:2]}, {self.title_old.id, self.title_new.id})
+        self.assertEqual({n.id for n in found[2:]}, {self.body_old.id, self.body_new.id})
+
+    def test_newest_and_oldest_sorts(self) -> None:
+        newest = [n.id for n in search_notices("奖学金", sort="newest")[0:10]]
+        oldest = [n.id for n in search_notices("奖学金", sort="oldest")[0:10]]
+        expected = [self.title_new.id, self.body_new.id, self.title_old.id, self.body_old.id]
+        self.assertEqual(newest, expected)
+        self.assertEqual(oldest, expected[::-1])
+
+    def test_unknown_sort_falls_back_to_relevance(self) -> None:
+        self.assertEqual(search_notices("奖学金", sort="drop table").sort, "relevance")
+
+    def test_equal_titles_rank_newer_first(self) -> None:
+        first = make_notice(
+            title="同名通知", body="内容", date=dt.datetime(2020, 1, 1, tzinfo=SHANGHAI)
+        )
+        second = make_notice(
+            title="同名通知", body="内容", date=dt.datetime(2021, 1, 1, tzinfo=SHANGHAI)
+        )
+        self.assertEqual([n.id for n in search_notices("同名通知")[0:2]], [second.id, first.id])
+
+
+class SyntaxTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.notice = make_notice(title="研究生招生简章", body="NEAR 哈尔滨 2020 年研究生招生。")
+
+    def test_odd_queries_never_fail(self) -> None:
+        queries = [
+            "",
+            "   ",
+            '"',
+            '"研究生',
+            '研究生"',
+            '"*:^()-NEAR',
+            "，。！？",
+            "-",
+            "--",
+            "-研究生",
+            "研究生 AND OR NOT",
+            "NEAR(研究 招生)",
+            "研究*",
+            "title:研究",
+            "{title}:研究",
+            "'; DROP TABLE notices_notice; --",
+            "\\",
+            "%_%",
+            "\x00研究",
+            "研究" * 500,
+            "生" * 1000,
+        ]
+        for query in queries:
+            with self.subTest(query=query[:30]):
+                results = search_notices(query)
+                self.assertGreaterEqual(results.count(), 0)
+                list(results[0:20])
+                response = self.client.get(reverse("notices:search"), {"q": query})
+                # 200, or the list filters' 404 for a NUL in a parameter: never a 500.
+                self.assertEqual(response.status_code, 404 if "\x00" in query else 200)
+
+    def test_operator_words_are_plain_words(self) -> None:
+        self.assertEqual(hit_ids("NEAR"), {self.notice.id})
+        self.assertEqual(hit_ids('"*:^()-NEAR'), {self.notice.id})
+        self.assertEqual(hit_ids("研究*"), {self.notice.id})
+
+    def test_a_query_of_punctuation_or_exclusions_only_finds_nothing(self) -> None:
+        for query in ["，。！？", "-研究生", '""', "%"]:
+            with self.subTest(query=query):
+                self.assertFalse(parse_query(query))
+                self.assertEqual(search_notices(query).count(), 0)
+
+    def test_unbalanced_quote_takes_the_rest_as_a_phrase(self) -> None:
+        self.assertEqual(hit_ids('"哈尔滨 2020'), {self.notice.id})
+        self.assertEqual(hit_ids('"哈尔滨 2021'), set())
+
+    def test_long_queries_are_cut(self) -> None:
+        parsed = parse_query(" ".join(f"词{i}" for i in range(100)))
+        self.assertLessEqual(len(parsed.terms), search.MAX_TERMS)
+
+
+class HighlightTests(TestCase):
+    def test_highlight_escapes_text_and_marks_matches(self) -> None:
+        html = highlight("<script>alert(1)</script>疫情防控", parse_query("疫情"))
+        self.assertEqual(html, "&lt;script&gt;alert(1)&lt;/script&gt;<mark>疫情</mark>防控")
+
+    def test_a_query_with_markup_cannot_inject_it(self) -> None:
+        query = parse_query('<img src=x onerror=alert(1)> "疫情')
+        html = highlight("疫情 <img src=x onerror=alert(1)>", query)
+        self.assertNotIn("<img", html)
+        self.assertIn("<mark>疫情</mark>", html)
+        self.assertIn("&lt;<mark>img</mark>", html)
+
+    def test_highlight_maps_back_to_the_original_characters(self) -> None:
+        self.assertEqual(
+            highlight("國立臺灣大學", parse_query("台湾")), "國立<mark>臺灣</mark>大學"
+        )
+        self.assertEqual(
+            highlight("ＣＯＶＩＤ期间", parse_query("covid")), "<mark>ＣＯＶＩＤ</mark>期间"
+        )
+        # ㈱ becomes three characters when normalised: offsets are mapped one by one.
+        self.assertEqual(highlight("㈱疫情", parse_query("疫情")), "㈱<mark>疫情</mark>")
+
+    def test_snippet_is_cut_around_the_first_match(self) -> None:
+        text = "前言。" * 100 + "这里说到奖学金的评定。" + "后记。" * 100
+        html = snippet(text, parse_query("奖学金"), length=60)
+        self.assertIn("<mark>奖学金</mark>", html)
+        self.assertTrue(html.startswith("…") and html.endswith("…"))
+        self.assertLess(len(re.sub("<[^>]+>", "", html)), 70)
+
+    def test_snippet_of_a_body_with_markup_is_escaped(self) -> None:
+        notice = make_notice(title="测试", body="<b>疫情</b> & <i>通知</i>\n\n<script>x()</script>")
+        html = snippet(plain_text(notice.body_html), parse_query("疫情"))
+        self.assertNotIn("<b>", html)
+        self.assertNotIn("<script", html)
+        self.assertIn("<mark>疫情</mark>", html)
+
+    def test_body_html_keeps_its_tags_and_marks_text_only(self) -> None:
+        body = '<p title="疫情">关于<strong>疫情</strong>的 &lt;通知&gt;</p>'
+        html = highlight_html(body, parse_query("疫情 通知"))
+        self.assertEqual(
+            html,
+            '<p title="疫情">关于<strong><mark>疫情</mark></strong>'
+            "的 &lt;<mark>通知</mark>&gt;</p>",
+        )
+
+
+class SearchPageTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.first = make_notice(
+            title="关于2023年国家奖学金评审的通知",
+            body="各学院：\n\n现将**奖学金**评审工作安排如下。<script>alert(1)</script>",
+            date=dt.datetime(2023, 9, 1, 9, tzinfo=SHANGHAI),
+        )
+        cls.first.tags.add("奖学金")
+        cls.second = make_notice(
+            title="寒假安排",
+            site="青岚理工学院",
+            body="寒假期间奖学金发放暂停。",
+            date=dt.datetime(2022, 1, 10, 9, tzinfo=SHANGHAI),
+        )
+        cls.other = make_notice(title="图书馆开放时间", body="周末照常开放。")
+
+    def test_results_page_shows_count_highlights_and_links_that_highlight(self) -> None:
+        response = self.client.get(reverse("notices:search"), {"q": "奖学金"})
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.context["page"].paginator.count, 2)
+        self.assertContains(response, "<mark>奖学金</mark>", html=False)
+        self.assertNotContains(response, "<script>alert(1)")
+        self.assertContains(response, self.first.get_absolute_url() + "?highlight=")
+        self.assertNotContains(response, "图书馆开放时间")
+
+    def test_facets_count_the_hits_and_filters_narrow_them(self) -> None:
+        response = self.client.get(reverse("notices:search"), {"q": "奖学金"})
+        facets = response.context["facets"]
+        self.assertEqual({v["value"]: v["count"] for v in facets["years"]}, {2023: 1, 2022: 1})
+        sites = {v["label"]: v["count"] for v in facets["sites"]}
+        self.assertEqual(sites, {"青岚大学": 1, "青岚理工学院": 1})
+        site_link = next(v for v in facets["sites"] if v["label"] == "青岚理工学院")
+        self.assertIn("q=", site_link["query"])
+        narrowed = self.client.get(reverse("notices:search") + "?" + site_link["query"])
+        self.assertEqual(narrowed.context["page"].paginator.count, 1)
+        self.assertEqual(narrowed.context["hits"][0]["notice"], self.second)
+        by_year = self.client.get(reverse("notices:search"), {"q": "奖学金", "year": "2023"})
+        self.assertEqual([hit["notice"] for hit in by_year.context["hits"]], [self.first])
+        by_tag = self.client.get(reverse("notices:search"), {"q": "奖学金", "tag": "奖学金"})
+        self.assertEqual([hit["notice"] for hit in by_tag.context["hits"]], [self.first])
+
+    def test_broad_searches_skip_facets_but_say_why(self) -> None:
+        with mock.patch("notices.views.SEARCH_FACET_LIMIT", 1):
+            response = self.client.get(reverse("notices:search"), {"q": "奖学金"})
+            data = self.client.get(
+                reverse("notices:search"), {"q": "奖学金", "format": "json"}
+            ).json()
+        self.assertEqual(response.context["page"].paginator.count, 2)
+        self.assertEqual(response.context["facets"], {})
+        self.assertContains(response, 'class="facets-skipped"')
+        self.assertTrue(data["facets_skipped"])
+
+    def test_pagination_keeps_the_query(self) -> None:
+        for i in range(25):
+            make_notice(title=f"讲座预告{i}", body="学术讲座。")
+        response = self.client.get(reverse("notices:search"), {"q": "讲座", "sort": "newest"})
+        self.assertEqual(response.context["page"].paginator.num_pages, 2)
+        self.assertContains(response, "q=%E8%AE%B2%E5%BA%A7")
+        page_two = self.client.get(reverse("notices:search"), {"q": "讲座", "page": "2"})
+        self.assertEqual(len(page_two.context["hits"]), 5)
+
+    def test_empty_query_shows_the_form(self) -> None:
+        response = self.client.get(reverse("notices:search"))
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, 'name="q"')
+        self.assertEqual(response.context["hits"], [])
+
+    def test_detail_page_highlights_and_escapes(self) -> None:
+        url = self.first.get_absolute_url()
+        response = self.client.get(url, {"highlight": "奖学金"})
+        self.assertContains(response, "<strong><mark>奖学金</mark></strong>", html=False)
+        self.assertContains(response, "国家<mark>奖学金</mark>评审", html=False)
+        hostile = self.client.get(url, {"highlight": '<script>alert("x")</script>奖学金'})
+        self.assertNotContains(hostile, '<script>alert("x")')
+        plain = self.client.get(url)
+        self.assertNotContains(plain, "<mark>")
+
+    def test_json_results(self) -> None:
+        response = self.client.get(reverse("notices:search"), {"q": "奖学金", "format": "json"})
+        self.assertEqual(response["Content-Type"], "application/json")
+        data = json.loads(response.content)
+        self.assertEqual(data["count"], 2)
+        self.assertEqual(data["query"], "奖学金")
+        first = data["results"][0]
+        self.assertEqual(first["urlname"], self.first.urlname)
+        self.assertIn("<mark>奖学金</mark>", first["title_html"])
+        self.assertNotIn("<script", first["snippet_html"])
+        self.assertIn("highlight=", first["highlight_url"])
+        self.assertIn("years", data["facets"])
+
+    def test_atom_feed_of_a_search(self) -> None:
+        response = self.client.get(reverse("notices:search-atom"), {"q": "奖学金"})
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("application/atom+xml", response["Content-Type"])
+        root = ElementTree.fromstring(response.content)
+        ns = {"a": "http://www.w3.org/2005/Atom"}
+        titles = [entry.findtext("a:title", namespaces=ns) for entry in root.findall("a:entry", ns)]
+        self.assertEqual(titles, [self.first.title, self.second.title])
+
+    def test_opensearch_description_is_linked_and_points_at_search(self) -> None:
+        response = self.client.get(reverse("notices:opensearch"))
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("application/opensearchdescription+xml", response["Content-Type"])
+        root = ElementTree.fromstring(response.content)
+        ns = {"o": "http://a9.com/-/spec/opensearch/1.1/"}
+        templates = [url.get("template") for url in root.findall("o:Url", ns)]
+        self.assertIn(
+            "http://testserver" + reverse("notices:search") + "?q={searchTerms}&page={startPage?}",
+            templates,
+        )
+        home = self.client.get(reverse("notices:list"))
+        self.assertContains(home, 'rel="search" type="application/opensearchdescription+xml"')
+        self.assertContains(home, f'action="{reverse("notices:search")}"')
+
+
+class IndexMaintenanceTests(TestCase):
+    def fts_keys(self) -> set[int]:
+        """Keys in the index proper (on SQLite: both FTS5 tables, which must agree)."""
+        if connection.vendor != "sqlite":
+            return set(SearchDocument.objects.values_list("sort_key", flat=True))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT rowid FROM {search.TITLE_FTS_TABLE}")
+            in_titles = {row[0] for row in cursor.fetchall()}
+            cursor.execute(f"SELECT rowid FROM {search.FTS_TABLE}")
+            in_bodies = {row[0] for row in cursor.fetchall()}
+        self.assertEqual(in_titles, in_bodies)
+        return in_bodies
+
+    def test_admin_edit_reindexes_and_admin_search_uses_it(self) -> None:
+        editor = User.objects.create_superuser("editor", "e@example.org", "pw-for-tests")
+        self.client.force_login(editor)
+        notice = make_notice(title="旧的标题", body="正文没有关键词。")
+        change = reverse("admin:notices_notice_change", args=[notice.id])
+        form = self.client.get(change).context["adminform"].form
+        data = {key: value for key, value in form.initial.items() if value is not None}
+        data.update(
+            title="新的奖学金标题",
+            body="正文提到疫情防控。",
+            date_0="2021-01-15",
+            date_1="09:30:00",
+            categories=[],
+            tags="",
+        )
+        response = self.client.post(change, data)
+        self.assertEqual(
+            response.status_code,
+            302,
+            getattr(response, "context", None) and response.context["adminform"].form.errors,
+        )
+        self.assertEqual(hit_ids("奖学金"), {notice.id})
+        self.assertEqual(hit_ids("防控"), {notice.id})
+        self.assertEqual(hit_ids("旧的"), set())
+        changelist = self.client.get(reverse("admin:notices_notice_changelist"), {"q": "防控"})
+        self.assertContains(changelist, "新的奖学金标题")
+        nothing = self.client.get(reverse("admin:notices_notice_changelist"), {"q": "旧的"})
+        self.assertNotContains(nothing, "新的奖学金标题")
+
+    def test_deleting_a_notice_removes_its_index_rows(self) -> None:
+        kept = make_notice(title="保留", body="奖学金")
+        gone = make_notice(title="删除", body="奖学金")
+        gone_key = SearchDocument.objects.get(notice=gone).sort_key
+        gone.delete()
+        self.assertEqual(hit_ids("奖学金"), {kept.id})
+        self.assertNotIn(gone_key, self.fts_keys())
+        self.assertFalse(SearchDocument.objects.filter(sort_key=gone_key).exists())
+
+    def test_reimport_and_prune_keep_the_index_in_step(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            write_document(root, "a.md", urlname="a1", body="第一版提到奖学金。\n")
+            write_document(root, "b.md", urlname="b1", title="学院->讲座 | x.cn", body="讲座\n")
+            import_archive([root])
+            self.assertEqual(len(hit_ids("奖学金")), 1)
+            write_document(root, "a.md", urlname="a1", body="第二版改成助学金。\n")
+            (root / "b.md").unlink()
+            report = import_archive([root], prune=True)
+        self.assertEqual(report.pruned, 1)
+        self.assertEqual(hit_ids("奖学金"), set())
+        self.assertEqual(len(hit_ids("助学金")), 1)
+        self.assertEqual(hit_ids("讲座"), set())
+        self.assertEqual(len(self.fts_keys()), 1)
+
+    def test_rebuild_command_reindexes_everything_with_progress(self) -> None:
+        notices = [make_notice(title=f"通知{i}", body="内容") for i in range(3)]
+        Notice.objects.filter(id=notices[0].id).update(title="改过的标题")  # not reindexed
+        self.assertEqual(hit_ids("改过"), set())
+        out = io.StringIO()
+        call_command("rebuild_search_index", "--batch-size", "2", stdout=out)
+        self.assertIn("2/3 notices", out.getvalue())
+        self.assertIn("3/3 notices", out.getvalue())
+        self.assertIn("Indexed 3 notices", out.getvalue())
+        self.assertEqual(hit_ids("改过"), {notices[0].id})
+        self.assertEqual(len(self.fts_keys()), 3)
+
+    def test_a_changed_date_moves_the_notice_in_newest_order(self) -> None:
+        older = make_notice(title="讲座", date=dt.datetime(2020, 1, 1, tzinfo=SHANGHAI))
+        newer = make_notice(title="讲座", date=dt.datetime(2021, 1, 1, tzinfo=SHANGHAI))
+        older.date = dt.datetime(2022, 1, 1, tzinfo=SHANGHAI)
+        older.save()
+        search.index_notices([older])
+        self.assertEqual(
+            [n.id for n in search_notices("讲座", sort="newest")[0:2]], [older.id, newer.id]
+        )
+
+
+@skipUnless(connection.vendor == "postgresql", "compares PostgreSQL with SQLite FTS5")
+class BackendEqualityTests(TestCase):
+    """The same queries give the same hits on PostgreSQL and on SQLite's FTS5."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_archive(Path(tmp), 80, seed=9)
+            import_archive([Path(tmp)])
+        make_notice(title="國立臺灣大學", body="ＣＯＶＩＤ－１９期间，研究生 招生。")
+
+    def test_postgres_and_fts5_agree(self) -> None:
+        migration = importlib.import_module("notices.migrations.0003_search_index")
+        fts5 = sqlite3.connect(":memory:")
+        for statement in migration.SQLITE_CREATE:
+            fts5.execute(statement)
+        rows = [
+            search._fts_row(*row)
+            for row in SearchDocument.objects.values_list("sort_key", "title", "body")
+        ]
+        fts5.executemany(
+            f"INSERT INTO {search.FTS_TABLE}(rowid, title, body) VALUES (?, ?, ?)", rows
+        )
+        fts5.executemany(
+            f"INSERT INTO {search.TITLE_FTS_TABLE}(rowid, title) VALUES (?, ?)",
+            [row[:2] for row in rows],
+        )
+        texts = [t for pair in SearchDocument.objects.values_list("title", "body") for t in pair]
+        rng = random.Random(7)
+        queries = ["台湾", "covid 19", '"研究生 招生"', "通知 -学院", "学", "大学 2020", "各"]
+        for _ in range(150):
+            text = rng.choice(texts)
+            length = rng.randint(1, 6)
+            start = rng.randrange(max(1, len(text) - length + 1))
+            queries.append(f'"{text[start : start + length]}"')
+        sqlite_backend, checked = search._SQLite(), 0
+        for query in queries:
+            parsed = parse_query(query)
+            if not parsed:
+                continue
+            for part in ("all", "title", "body"):
+                with self.subTest(query=query, part=part):
+                    keys, params = sqlite_backend.keys_sql(parsed, part)
+                    on_sqlite = {row[0] for row in fts5.execute(keys.replace("%s", "?"), params)}
+                    with connection.cursor() as cursor:
+                        cursor.execute(*search._PostgreSQL().keys_sql(parsed, part))
+                        on_postgres = {row[0] for row in cursor.fetchall()}
+                    self.assertEqual(on_postgres, on_sqlite)
+                    checked += 1
+        self.assertGreater(checked, 300)
