@@ -39,6 +39,9 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="query the database a previous run left (in --workdir, or DATABASE_URL) again",
     )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="with --reuse: time an index rebuild first"
+    )
     return parser.parse_args()
 
 
@@ -115,6 +118,7 @@ def main() -> None:
         for error in report.errors[:5]:
             print(f"  import error: {error}")
 
+    if not args.reuse or args.rebuild:
         started, cpu_started = time.perf_counter(), time.process_time()
         indexed = search.rebuild_index(batch_size=1000)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -243,7 +247,11 @@ def index_size(connection) -> tuple[int, int]:
             return gin + vectors, texts
         cursor.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")
         sizes = dict(cursor.fetchall())
-        fts = sum(size for name, size in sizes.items() if name.startswith("notices_search_fts"))
+        fts = sum(
+            size
+            for name, size in sizes.items()
+            if name.startswith(("notices_search_fts", "notices_search_title_fts"))
+        )
         texts = sum(
             size
             for name, size in sizes.items()

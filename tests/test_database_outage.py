@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import tempfile
+from io import StringIO
+from pathlib import Path
 from unittest import mock
 
 import html5lib
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import InterfaceError, OperationalError
 from django.test import Client, TestCase
 from django.urls import reverse
 
+from notices.exporting import notice_records
+from notices.generator import write_archive
+from notices.importing import _ImportRun
+from notices.models import Notice
 from tests.helpers import make_notice
 
 
@@ -52,3 +61,34 @@ class DatabaseOutageTests(TestCase):
             response = client.get(reverse("notices:list"))
         self.assertEqual(response.status_code, 500)
         self.assertFalse(response.has_header("Retry-After"))
+
+
+class ImportDuringOutageTests(TestCase):
+    def test_an_import_stops_cleanly_when_the_database_goes_away(self) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            write_archive(root, 60, seed=3)
+            call_command("import_notices", str(root), "--batch-size", "20", stdout=StringIO())
+            expected = notice_records()
+            Notice.objects.all().delete()
+
+            real_write, calls = _ImportRun.write, []
+
+            def write_then_lose_the_server(run, *args):
+                calls.append(1)
+                if len(calls) == 2:
+                    raise OperationalError("terminating connection due to administrator command")
+                return real_write(run, *args)
+
+            stderr = StringIO()
+            with (
+                mock.patch.object(_ImportRun, "write", write_then_lose_the_server),
+                self.assertRaisesMessage(CommandError, "run the same import again"),
+            ):
+                call_command("import_notices", str(root), "--batch-size", "20",
+                             stdout=StringIO(), stderr=stderr)  # fmt: skip
+            # No file is blamed for the outage, and the first batch is whole.
+            self.assertEqual(stderr.getvalue(), "")
+            self.assertEqual(Notice.objects.count(), 20)
+            call_command("import_notices", str(root), "--batch-size", "20", stdout=StringIO())
+            self.assertEqual(notice_records(), expected)

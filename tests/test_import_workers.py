@@ -78,3 +78,25 @@ class ReadAheadWorkerTests(TestCase):
             "补充说明",
             Notice.objects.get(source_path=changed.relative_to(self.root).as_posix()).body,
         )
+
+
+class PlannerStatisticsTests(TestCase):
+    def test_a_large_import_refreshes_postgresql_statistics(self) -> None:
+        from unittest import mock
+
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            for index in range(3):
+                relative, text = generate_document(index, seed=4)
+                (root / relative).parent.mkdir(parents=True, exist_ok=True)
+                (root / relative).write_text(text, encoding="utf-8")
+            with (
+                mock.patch("notices.importing.ANALYZE_AFTER_ROWS", 3),
+                CaptureQueriesContext(connection) as queries,
+            ):
+                import_archive([root])
+        analyzed = any(query["sql"].startswith("ANALYZE") for query in queries)
+        self.assertEqual(analyzed, connection.vendor == "postgresql")

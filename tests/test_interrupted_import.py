@@ -3,6 +3,7 @@ exactly as an uninterrupted run would have (issue 6)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import signal
 import subprocess
@@ -62,6 +63,8 @@ class RaiseMidBatchTests(TestCase):
                 self.wipe()
                 with self.assertRaises(Interrupted):
                     self.import_interrupted_at(stop_at)
+                # The read-ahead worker processes ended with the import.
+                self.assertEqual(multiprocessing.active_children(), [])
                 partial = notice_records()
                 self.assertLess(len(partial), len(expected))
                 # Whatever was committed is whole: each notice exactly as the full run has it.

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from notices.importing import import_archive
+from notices.importing import DATABASE_GONE, import_archive
 
 
 class Command(BaseCommand):
@@ -51,15 +51,23 @@ class Command(BaseCommand):
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
-        report = import_archive(
-            roots,
-            batch_size=options["batch_size"],
-            dry_run=options["dry_run"],
-            overwrite=options["overwrite"],
-            prune=options["prune"],
-            log=log,
-            progress=progress if bar else None,
-        )
+        try:
+            report = import_archive(
+                roots,
+                batch_size=options["batch_size"],
+                dry_run=options["dry_run"],
+                overwrite=options["overwrite"],
+                prune=options["prune"],
+                log=log,
+                progress=progress if bar else None,
+            )
+        except DATABASE_GONE as exc:
+            reason = " ".join(str(exc).split())
+            raise CommandError(
+                f"the database became unavailable ({reason}); the batches written before it are "
+                "kept: run the same import again to finish it",
+                returncode=1,
+            ) from None
         if bar:
             bar.close()
         if verbosity >= 1 or report.failed:
