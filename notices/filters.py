@@ -6,6 +6,7 @@ Used by the list pages (views.py) and by search results (search.py), so one set 
 names and one set of rules holds everywhere:
 
     ?category=<category path>  ?tag=<slug>&tag=<slug>  ?site=<site>  ?year=2023  ?month=5
+    ?since=2023-01-01  ?until=2023-03-31  (a date range, both ends included)
 
 Unknown category/tag/site and malformed or out-of-range numbers raise Http404 (never a 500).
 Every filter is an `IN (subquery)`, so the filtered queryset has no duplicate rows and
@@ -40,7 +41,7 @@ from taggit.models import Tag
 
 from notices.models import Category, Notice, TaggedNotice
 
-FILTER_PARAMS = ("category", "tag", "site", "year", "month")
+FILTER_PARAMS = ("category", "tag", "site", "year", "month", "since", "until")
 # Not filters, and not carried into filter links: a changed filter starts again at page 1.
 DROPPED_PARAMS = ("page", "format")
 # Each tag is one more subquery; nobody needs more to narrow a list.
@@ -67,6 +68,8 @@ class NoticeFilters:
     site: str = ""
     year: int | None = None
     month: int | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
     # Filters given by the page itself (the category of a category page): always applied,
     # never shown as removable and never written into links.
     fixed: frozenset[str] = frozenset()
@@ -95,6 +98,9 @@ class NoticeFilters:
             values["year"] = _number(params["year"], _YEAR, 1, 9999)
         if params.get("month"):
             values["month"] = _number(params["month"], _MONTH, 1, 12)
+        for key in ("since", "until"):
+            if params.get(key):
+                values[key] = _date(params[key])
         page_tags = tuple(fixed.pop("tags", ()))
         values.update(fixed)
         if page_tags:
@@ -114,7 +120,7 @@ class NoticeFilters:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.category or self.tags or self.site or self.year)
+        return not (self.category or self.tags or self.site or self.year or self.since or self.until)
 
     # --- Applying --------------------------------------------------------
 
@@ -134,6 +140,10 @@ class NoticeFilters:
             notices = notices.filter(date__gte=start)
             if end is not None:
                 notices = notices.filter(date__lt=end)
+        if self.since:
+            notices = notices.filter(date__gte=day_start(self.since))
+        if self.until and self.until < dt.date.max:
+            notices = notices.filter(date__lt=day_start(self.until + dt.timedelta(days=1)))
         return notices
 
     # --- Links -----------------------------------------------------------
@@ -146,6 +156,8 @@ class NoticeFilters:
             "site": self.site,
             "year": self.year,
             "month": self.month,
+            "since": self.since,
+            "until": self.until,
         }
         values.update(changes)
         if not values["year"]:
@@ -160,6 +172,9 @@ class NoticeFilters:
             pairs.append(("year", str(values["year"])))
         if values["month"] and "month" not in self.fixed:
             pairs.append(("month", str(values["month"])))
+        for key in ("since", "until"):
+            if values[key]:
+                pairs.append((key, values[key].isoformat()))
         return [*self.carried, *pairs]
 
     def query(self, **changes: Any) -> str:
@@ -188,6 +203,12 @@ class NoticeFilters:
             chips.append(ActiveFilter(year_label(self.year), self.query(year=None)))
         if self.month and "month" not in self.fixed:
             chips.append(ActiveFilter(month_label(self.year, self.month), self.query(month=None)))
+        if self.since:
+            label = _("From %(date)s") % {"date": date_format(self.since, "DATE_FORMAT")}
+            chips.append(ActiveFilter(label, self.query(since=None)))
+        if self.until:
+            label = _("Until %(date)s") % {"date": date_format(self.until, "DATE_FORMAT")}
+            chips.append(ActiveFilter(label, self.query(until=None)))
         return chips
 
 
@@ -244,6 +265,18 @@ def site_or_404(site: str) -> str:
     if not Notice.objects.filter(site=site).exists():
         raise Http404("No such site.")
     return site
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """Midnight of `day` in the site's time zone, as dates are shown."""
+    return timezone.make_aware(dt.datetime(day.year, day.month, day.day), timezone.get_current_timezone())
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise Http404("Not a valid date (YYYY-MM-DD).") from None
 
 
 def _number(text: str, pattern: re.Pattern[str], low: int, high: int) -> int:
