@@ -113,6 +113,7 @@ def main() -> int:
             "SECRET_KEY": "load-test-only-" + "x" * 50,
             "ALLOWED_HOSTS": "127.0.0.1",
             "CACHE_KEY_PREFIX": f"nb-hardening-load-{os.getpid()}",
+            "STATIC_ROOT": str(tmp / "static"),
         }
 
         def manage(*command: str, **popen) -> subprocess.Popen:
@@ -126,7 +127,12 @@ def main() -> int:
         write_archive(tmp / "incoming", args.import_count, seed=2)
         database.create()
         try:
-            for command in (["migrate", "-v0"], ["import_notices", str(tmp / "initial"), "-v0"]):
+            setup = (
+                ["migrate", "-v0"],
+                ["collectstatic", "--noinput", "-v0"],  # production settings serve hashed files
+                ["import_notices", str(tmp / "initial"), "-v0"],
+            )
+            for command in setup:
                 if manage(*command).wait():
                     raise SystemExit(f"{command[0]} failed")
             port = free_port()

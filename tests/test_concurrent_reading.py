@@ -28,14 +28,20 @@ class ReadingWhileImportingTests(TransactionTestCase):
             with ScratchDatabase(tmp, "reading") as database:
                 result = database.manage("import_notices", str(tmp / "first"))
                 self.assertEqual(result.returncode, 0, result.stderr)
+                # Production settings serve hashed static files: collect them, as a deploy does.
+                production = {**database.env(), "DEBUG": "0", "SECRET_KEY": "test-" + "x" * 50,
+                              "ALLOWED_HOSTS": "127.0.0.1", "STATIC_ROOT": str(tmp / "static")}
+                collected = subprocess.run(
+                    database.command("collectstatic", "--noinput", "-v0"), env=production,
+                    cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=300,
+                )
+                self.assertEqual(collected.returncode, 0, collected.stderr)
                 port = free_port()
                 server = subprocess.Popen(
                     [str(Path(settings.BASE_DIR) / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py",
                      "config.wsgi"],
                     cwd=settings.BASE_DIR,
-                    env={**database.env(), "GUNICORN_BIND": f"127.0.0.1:{port}",
-                         "WEB_CONCURRENCY": "2", "DEBUG": "0", "SECRET_KEY": "test-" + "x" * 50,
-                         "ALLOWED_HOSTS": "127.0.0.1"},
+                    env={**production, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"},
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )  # fmt: skip
