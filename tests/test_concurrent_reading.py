@@ -41,7 +41,8 @@ class ReadingWhileImportingTests(TransactionTestCase):
                     [str(Path(settings.BASE_DIR) / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py",
                      "config.wsgi"],
                     cwd=settings.BASE_DIR,
-                    env={**production, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"},
+                    env={**production, "GUNICORN_BIND": f"127.0.0.1:{port}",
+                         "WEB_CONCURRENCY": "2"},
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )  # fmt: skip
