@@ -327,7 +327,7 @@ def derive_urlname(source_path: str) -> str:
     from django.utils.text import slugify
 
     stem = source_path.rsplit(".", 1)[0] if "." in source_path.rsplit("/", 1)[-1] else source_path
-    slug = slugify(stem.replace("/", "-"), allow_unicode=True)[:MAX_URLNAME_LENGTH - 9]
+    slug = slugify(stem.replace("/", "-"), allow_unicode=True)[: MAX_URLNAME_LENGTH - 9]
     digest = hashlib.sha1(source_path.encode()).hexdigest()[:8]
     # The digest keeps two paths that slugify alike (a/b.md, a-b.md) apart.
     return f"{slug}-{digest}" if slug else digest
@@ -386,7 +386,9 @@ def parse_text(
     raw_title = str(raw_title).strip()
     if len(raw_title) > MAX_TITLE_LENGTH:
         raise DocumentError(
-            source_path, f"title is longer than {MAX_TITLE_LENGTH} characters", _key_line(text, "title")
+            source_path,
+            f"title is longer than {MAX_TITLE_LENGTH} characters",
+            _key_line(text, "title"),
         )
     site, title, domain = split_title(raw_title)
     if len(site) > MAX_SITE_LENGTH or len(domain) > MAX_DOMAIN_LENGTH:
@@ -417,7 +419,9 @@ def parse_text(
             # Both conversions happen later (database, export); out of range fails here instead.
             date.astimezone(dt.UTC), date.astimezone(zone)
         except (ValueError, OverflowError) as exc:
-            raise DocumentError(source_path, f"invalid date: {exc}", _key_line(text, "date")) from None
+            raise DocumentError(
+                source_path, f"invalid date: {exc}", _key_line(text, "date")
+            ) from None
 
     tags = as_text_list(metadata.get("tags"))
     for tag in tags:

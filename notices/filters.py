@@ -120,7 +120,9 @@ class NoticeFilters:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.category or self.tags or self.site or self.year or self.since or self.until)
+        return not (
+            self.category or self.tags or self.site or self.year or self.since or self.until
+        )
 
     # --- Applying --------------------------------------------------------
 
@@ -269,7 +271,9 @@ def site_or_404(site: str) -> str:
 
 def day_start(day: dt.date) -> dt.datetime:
     """Midnight of `day` in the site's time zone, as dates are shown."""
-    return timezone.make_aware(dt.datetime(day.year, day.month, day.day), timezone.get_current_timezone())
+    return timezone.make_aware(
+        dt.datetime(day.year, day.month, day.day), timezone.get_current_timezone()
+    )
 
 
 def _date(text: str) -> dt.date:

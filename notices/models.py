@@ -40,7 +40,9 @@ class Category(models.Model):
         verbose_name_plural = _("categories")
         ordering = ("path",)
         constraints = [
-            models.UniqueConstraint(fields=["parent", "name"], name="category_unique_name_in_parent"),
+            models.UniqueConstraint(
+                fields=["parent", "name"], name="category_unique_name_in_parent"
+            ),
             models.UniqueConstraint(
                 fields=["name"], condition=models.Q(parent=None), name="category_unique_root_name"
             ),

@@ -35,7 +35,9 @@ def document_text(
     lines.append("tags:")
     lines += [f"- {tag}" for tag in (tags if tags is not None else ["青岚大学"])]
     lines.append("categories:")
-    lines += [f"- {c}" for c in (categories if categories is not None else ["qinglan.edu.cn", "青岚大学"])]
+    lines += [
+        f"- {c}" for c in (categories if categories is not None else ["qinglan.edu.cn", "青岚大学"])
+    ]
     if extra_front_matter:
         lines.append(extra_front_matter.rstrip("\n"))
     lines.append("---")

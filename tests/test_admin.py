@@ -13,7 +13,9 @@ class NoticeAdminTests(TestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         cls.editor = User.objects.create_superuser("editor", "editor@example.org", "pw-for-tests")
-        cls.category = Category.objects.create(name="青岚大学", parent=Category.objects.create(name="qinglan.edu.cn"))
+        cls.category = Category.objects.create(
+            name="青岚大学", parent=Category.objects.create(name="qinglan.edu.cn")
+        )
 
     def setUp(self) -> None:
         self.client.force_login(self.editor)
@@ -32,7 +34,13 @@ class NoticeAdminTests(TestCase):
         self.assertContains(response, "关于寒假安排的通知")
         self.assertContains(response, "qinglan.edu.cn &gt; 青岚大学")
         self.assertContains(response, "寒假")
-        for params in ["?has_source=yes", "?site=青岚大学", f"?categories__id__exact={self.category.id}", "?date__year=2021", "?q=寒假"]:
+        for params in [
+            "?has_source=yes",
+            "?site=青岚大学",
+            f"?categories__id__exact={self.category.id}",
+            "?date__year=2021",
+            "?q=寒假",
+        ]:
             with self.subTest(params=params):
                 response = self.client.get(reverse("admin:notices_notice_changelist") + params)
                 self.assertContains(response, "关于寒假安排的通知")
@@ -61,7 +69,14 @@ class NoticeAdminTests(TestCase):
     def test_import_metadata_is_read_only(self) -> None:
         response = self.client.get(reverse("admin:notices_notice_change", args=[self.notice.id]))
         form = response.context["adminform"].form
-        for name in ["content_hash", "source_path", "imported_at", "edited_at", "raw_title", "extra"]:
+        for name in [
+            "content_hash",
+            "source_path",
+            "imported_at",
+            "edited_at",
+            "raw_title",
+            "extra",
+        ]:
             self.assertNotIn(name, form.fields)
 
     def test_categories_show_their_path_and_counts(self) -> None:

@@ -14,10 +14,22 @@ class DateRangeTests(TestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         # Just before and just after midnight in Shanghai: the range is in the site's time zone.
-        make_notice(urlname="dec", title="十二月招生通知", date=dt.datetime(2022, 12, 31, 23, 59, tzinfo=SHANGHAI))
-        make_notice(urlname="jan", title="一月招生通知", date=dt.datetime(2023, 1, 1, 0, 1, tzinfo=SHANGHAI))
-        make_notice(urlname="mar", title="三月招生通知", date=dt.datetime(2023, 3, 31, 23, 0, tzinfo=SHANGHAI))
-        make_notice(urlname="apr", title="四月招生通知", date=dt.datetime(2023, 4, 1, 8, 0, tzinfo=SHANGHAI))
+        make_notice(
+            urlname="dec",
+            title="十二月招生通知",
+            date=dt.datetime(2022, 12, 31, 23, 59, tzinfo=SHANGHAI),
+        )
+        make_notice(
+            urlname="jan", title="一月招生通知", date=dt.datetime(2023, 1, 1, 0, 1, tzinfo=SHANGHAI)
+        )
+        make_notice(
+            urlname="mar",
+            title="三月招生通知",
+            date=dt.datetime(2023, 3, 31, 23, 0, tzinfo=SHANGHAI),
+        )
+        make_notice(
+            urlname="apr", title="四月招生通知", date=dt.datetime(2023, 4, 1, 8, 0, tzinfo=SHANGHAI)
+        )
 
     def urlnames(self, url: str) -> list[str]:
         response = self.client.get(url)
@@ -29,7 +41,9 @@ class DateRangeTests(TestCase):
         self.assertEqual(self.urlnames(url), ["jan", "mar"])
 
     def test_open_ended_ranges(self) -> None:
-        self.assertEqual(self.urlnames(reverse("notices:list") + "?since=2023-03-01"), ["apr", "mar"])
+        self.assertEqual(
+            self.urlnames(reverse("notices:list") + "?since=2023-03-01"), ["apr", "mar"]
+        )
         self.assertEqual(self.urlnames(reverse("notices:list") + "?until=2022-12-31"), ["dec"])
 
     def test_search_results_take_the_range(self) -> None:

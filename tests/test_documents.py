@@ -38,14 +38,18 @@ class TitleTests(TestCase):
         )
 
     def test_it_keeps_a_title_without_the_pattern_whole(self) -> None:
-        self.assertEqual(split_title("金枪鱼之夜：开源软件 | TUNA"), ("", "金枪鱼之夜：开源软件 | TUNA", ""))
+        self.assertEqual(
+            split_title("金枪鱼之夜：开源软件 | TUNA"), ("", "金枪鱼之夜：开源软件 | TUNA", "")
+        )
 
     def test_it_reads_a_site_without_domain(self) -> None:
         self.assertEqual(split_title("青岚大学->招生简章"), ("青岚大学", "招生简章", ""))
 
     def test_it_keeps_a_bar_inside_the_title(self) -> None:
         site, title, domain = split_title("青岚大学->A | B 两校联合通知 | qinglan.edu.cn")
-        self.assertEqual((site, title, domain), ("青岚大学", "A | B 两校联合通知", "qinglan.edu.cn"))
+        self.assertEqual(
+            (site, title, domain), ("青岚大学", "A | B 两校联合通知", "qinglan.edu.cn")
+        )
 
 
 class DateTests(TestCase):
@@ -58,29 +62,42 @@ class DateTests(TestCase):
     def test_it_reads_unpadded_dates_and_minutes(self) -> None:
         self.assertEqual(parse_date("2020-1-3", SHANGHAI), dt.datetime(2020, 1, 3, tzinfo=SHANGHAI))
         self.assertEqual(
-            parse_date("2020/01/31 15:31", SHANGHAI), dt.datetime(2020, 1, 31, 15, 31, tzinfo=SHANGHAI)
+            parse_date("2020/01/31 15:31", SHANGHAI),
+            dt.datetime(2020, 1, 31, 15, 31, tzinfo=SHANGHAI),
         )
 
     def test_it_honours_offsets(self) -> None:
         utc = dt.UTC
         self.assertEqual(
-            parse_date("2020-01-31T07:31:34Z", SHANGHAI), dt.datetime(2020, 1, 31, 7, 31, 34, tzinfo=utc)
+            parse_date("2020-01-31T07:31:34Z", SHANGHAI),
+            dt.datetime(2020, 1, 31, 7, 31, 34, tzinfo=utc),
         )
-        for text in ["2020-01-31 15:31:34+08:00", "2020-01-31 15:31:34 +0800", "2020-01-31T15:31:34+08:00"]:
+        for text in [
+            "2020-01-31 15:31:34+08:00",
+            "2020-01-31 15:31:34 +0800",
+            "2020-01-31T15:31:34+08:00",
+        ]:
             with self.subTest(text=text):
                 self.assertEqual(
                     parse_date(text, SHANGHAI), dt.datetime(2020, 1, 31, 7, 31, 34, tzinfo=utc)
                 )
 
     def test_it_rejects_garbage(self) -> None:
-        for text in ["2025-08-21 0：00：0jjj0", "2018-09-27 及 2018-09-28", "yesterday", "2020-13-01"]:
+        for text in [
+            "2025-08-21 0：00：0jjj0",
+            "2018-09-27 及 2018-09-28",
+            "yesterday",
+            "2020-13-01",
+        ]:
             with self.subTest(text=text), self.assertRaises(ValueError):
                 parse_date(text, SHANGHAI)
 
 
 class ShapeTests(TestCase):
     def test_categories_list_is_one_path(self) -> None:
-        self.assertEqual(category_paths(["qinglan.edu.cn", "青岚大学"]), [["qinglan.edu.cn", "青岚大学"]])
+        self.assertEqual(
+            category_paths(["qinglan.edu.cn", "青岚大学"]), [["qinglan.edu.cn", "青岚大学"]]
+        )
 
     def test_categories_list_of_lists_is_several_paths(self) -> None:
         self.assertEqual(category_paths([["a", "b"], ["c"]]), [["a", "b"], ["c"]])
@@ -111,7 +128,11 @@ class ParseTests(TestCase):
     def test_it_keeps_source_link(self) -> None:
         document = parse(document_text())
         self.assertEqual(document.source_url, "https://news.qinglan.edu.cn/2021/0115/notice.html")
-        self.assertTrue(document.body.endswith("[转入文章首发地址](https://news.qinglan.edu.cn/2021/0115/notice.html)\n"))
+        self.assertTrue(
+            document.body.endswith(
+                "[转入文章首发地址](https://news.qinglan.edu.cn/2021/0115/notice.html)\n"
+            )
+        )
 
     def test_it_keeps_the_body_exactly(self) -> None:
         body = "\n\n第一段  \n\n---\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
@@ -130,18 +151,28 @@ class ParseTests(TestCase):
         self.assertEqual(document.extra, {"link": "https://example.org/n/1"})
 
     def test_it_keeps_unknown_keys_as_written(self) -> None:
-        text = document_text(extra_front_matter="place: 图书馆（东区）\ncomments: yes\nid: 0123\nnested:\n  a: [1, 2]")
+        text = document_text(
+            extra_front_matter="place: 图书馆（东区）\ncomments: yes\nid: 0123\n"
+            "nested:\n  a: [1, 2]"
+        )
         document = parse(text)
         self.assertEqual(
             document.extra,
-            {"place": "图书馆（东区）", "comments": "yes", "id": "0123", "nested": {"a": ["1", "2"]}},
+            {
+                "place": "图书馆（东区）",
+                "comments": "yes",
+                "id": "0123",
+                "nested": {"a": ["1", "2"]},
+            },
         )
 
     def test_yaml_typing_never_alters_urlname_or_tags(self) -> None:
         for urlname in ["0123", "1e5", "389338469067382240000000000000", "true"]:
             with self.subTest(urlname=urlname):
                 self.assertEqual(parse(document_text(urlname=urlname)).urlname, urlname)
-        self.assertEqual(parse(document_text(tags=["996", "on", "2020-01-01"])).tags, ["996", "on", "2020-01-01"])
+        self.assertEqual(
+            parse(document_text(tags=["996", "on", "2020-01-01"])).tags, ["996", "on", "2020-01-01"]
+        )
 
     def test_tags_in_any_shape(self) -> None:
         base = "---\ntitle: 标题\ndate: 2020-01-01\n"
@@ -163,7 +194,9 @@ class ParseTests(TestCase):
     def test_it_reads_toml_and_json_front_matter(self) -> None:
         toml = '+++\ntitle = "TOML 通知"\ndate = 2020-01-31T15:31:34\ntags = ["a"]\n+++\n正文\n'
         document = parse(toml)
-        self.assertEqual((document.title, document.tags, document.body), ("TOML 通知", ["a"], "正文\n"))
+        self.assertEqual(
+            (document.title, document.tags, document.body), ("TOML 通知", ["a"], "正文\n")
+        )
         self.assertEqual(document.date, dt.datetime(2020, 1, 31, 15, 31, 34, tzinfo=SHANGHAI))
         json_text = '{\n"title": "JSON 通知", "date": "2020-01-31"\n}\n正文\n'
         self.assertEqual(parse(json_text).title, "JSON 通知")
@@ -208,7 +241,9 @@ class RejectionTests(TestCase):
 
     def test_it_rejects_no_title(self) -> None:
         self.assertRejected("---\ndate: 2020-01-01\n---\nbody\n", "missing or empty title")
-        self.assertRejected("---\ntitle: ''\ndate: 2020-01-01\n---\nbody\n", "missing or empty title", 2)
+        self.assertRejected(
+            "---\ntitle: ''\ndate: 2020-01-01\n---\nbody\n", "missing or empty title", 2
+        )
 
     def test_it_rejects_no_closing_delimiter(self) -> None:
         self.assertRejected("---\ntitle: 标题\ndate: 2020-01-01\nbody\n", "never closed", 1)

@@ -40,12 +40,17 @@ class ImportCommandTests(TestCase):
 
     def test_a_rejected_file_gets_one_line_and_status_1(self) -> None:
         write_document(self.root, "good.md")
-        (self.root / "bad.md").write_text("---\ntitle: 标题\ndate: 2020-02-30\n---\n", encoding="utf-8")
+        (self.root / "bad.md").write_text(
+            "---\ntitle: 标题\ndate: 2020-02-30\n---\n", encoding="utf-8"
+        )
         stdout, stderr = StringIO(), StringIO()
         with self.assertRaises(CommandError) as caught:
             call_command("import_notices", str(self.root), stdout=stdout, stderr=stderr)
         self.assertEqual(caught.exception.returncode, 1)
-        self.assertEqual(stderr.getvalue().strip().splitlines(), ["bad.md:3: invalid date: day is out of range for month"])
+        self.assertEqual(
+            stderr.getvalue().strip().splitlines(),
+            ["bad.md:3: invalid date: day is out of range for month"],
+        )
         self.assertIn("created 1", stdout.getvalue())
         self.assertIn("failed 1", stdout.getvalue())
         self.assertEqual(Notice.objects.count(), 1)

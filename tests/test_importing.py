@@ -28,7 +28,9 @@ class ImportTestCase(TestCase):
         self._tmp.cleanup()
 
     def run_import(self, **options):
-        return import_archive([self.root], log=lambda kind, msg: self.log.append((kind, msg)), **options)
+        return import_archive(
+            [self.root], log=lambda kind, msg: self.log.append((kind, msg)), **options
+        )
 
     def write(self, name: str, n: int, **fields) -> Path:
         return write_document(self.root, name, urlname=urlname(n), **fields)
@@ -78,13 +80,22 @@ class ImportCountTests(ImportTestCase):
         self.run_import()
         notice = Notice.objects.get()
         self.assertEqual(notice.urlname, urlname(1))
-        self.assertEqual((notice.site, notice.title, notice.domain), ("青岚大学", "关于寒假安排的通知", "qinglan.edu.cn"))
+        self.assertEqual(
+            (notice.site, notice.title, notice.domain),
+            ("青岚大学", "关于寒假安排的通知", "qinglan.edu.cn"),
+        )
         self.assertEqual(notice.raw_title, "青岚大学->关于寒假安排的通知 | qinglan.edu.cn")
         self.assertEqual(notice.source_url, "https://news.qinglan.edu.cn/2021/0115/notice.html")
         self.assertEqual(notice.extra, {"place": "东区", "layout": "post"})
         self.assertEqual(sorted(notice.tags.names()), ["寒假", "青岚大学"])
-        self.assertEqual([c.full_name for c in notice.categories.all()], ["qinglan.edu.cn > 青岚大学"])
-        self.assertTrue(notice.body.endswith("[转入文章首发地址](https://news.qinglan.edu.cn/2021/0115/notice.html)\n"))
+        self.assertEqual(
+            [c.full_name for c in notice.categories.all()], ["qinglan.edu.cn > 青岚大学"]
+        )
+        self.assertTrue(
+            notice.body.endswith(
+                "[转入文章首发地址](https://news.qinglan.edu.cn/2021/0115/notice.html)\n"
+            )
+        )
         self.assertIn("现将寒假安排通知如下", notice.body_html)
         self.assertNotIn("转入文章首发地址", notice.body_html)
         self.assertTrue(notice.summary.startswith("各学院、各部门"))
@@ -106,7 +117,8 @@ class ImportCountTests(ImportTestCase):
 
     def test_several_category_paths(self) -> None:
         (self.root / "a.md").write_text(
-            "---\ntitle: 多类\ndate: 2020-01-01\ncategories:\n- [a, b]\n- [c]\n---\n", encoding="utf-8"
+            "---\ntitle: 多类\ndate: 2020-01-01\ncategories:\n- [a, b]\n- [c]\n---\n",
+            encoding="utf-8",
         )
         self.run_import()
         notice = Notice.objects.get()
@@ -116,7 +128,9 @@ class ImportCountTests(ImportTestCase):
         self.write("a.md", 1, date=None)
         report = self.run_import()
         self.assertEqual(report.created, 1)
-        self.assertTrue(any(kind == "warning" and msg.startswith("a.md: ") for kind, msg in self.log))
+        self.assertTrue(
+            any(kind == "warning" and msg.startswith("a.md: ") for kind, msg in self.log)
+        )
 
 
 class ReimportTests(ImportTestCase):

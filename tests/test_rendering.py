@@ -33,7 +33,7 @@ class SanitisingTests(TestCase):
         '<iframe src="https://evil.example/"></iframe>',
         "<style>body{display:none}</style>",
         '<div style="background:url(javascript:alert(1))">x</div>',
-        '<svg><script>alert(1)</script></svg>',
+        "<svg><script>alert(1)</script></svg>",
         '<a href="JaVaScRiPt:alert(1)">x</a>',
         '<form action="https://evil.example"><input name=a></form>',
         '<object data="x.swf"></object><embed src="x.swf">',
@@ -46,7 +46,8 @@ class SanitisingTests(TestCase):
                 html = render_markdown(payload)
                 for tag, attrs in elements(html):
                     self.assertNotIn(
-                        tag, {"script", "style", "iframe", "svg", "form", "input", "object", "embed"}
+                        tag,
+                        {"script", "style", "iframe", "svg", "form", "input", "object", "embed"},
                     )
                     for name, value in attrs.items():
                         self.assertFalse(name.startswith("on"), html)
@@ -75,7 +76,9 @@ class SourceLineTests(TestCase):
 
     def test_the_source_line_is_not_shown_twice(self) -> None:
         self.assertEqual(strip_source_line(self.body), "正文。\n")
-        self.assertNotIn("转入文章首发地址", render_notice_body(self.body, "https://example.edu.cn/n/1"))
+        self.assertNotIn(
+            "转入文章首发地址", render_notice_body(self.body, "https://example.edu.cn/n/1")
+        )
 
     def test_a_body_without_a_source_url_keeps_its_last_line(self) -> None:
         body = "正文。\n\n[转入文章首发地址](javascript:alert(1))\n"

@@ -30,7 +30,9 @@ class RealSeedTests(TestCase):
         self.assertEqual(notice.date, dt.datetime(2020, 1, 31, 15, 31, 34, tzinfo=shanghai))
         self.assertEqual(notice.source_url, "http://gongxue.cn/news/2020/202001/news_197527.html")
         self.assertEqual(list(notice.tags.names()), ["哈尔滨工程大学"])
-        self.assertEqual([c.full_name for c in notice.categories.all()], ["hrbeu.com.cn > 哈尔滨工程大学"])
+        self.assertEqual(
+            [c.full_name for c in notice.categories.all()], ["hrbeu.com.cn > 哈尔滨工程大学"]
+        )
         response = self.client.get(notice.get_absolute_url())
         self.assertContains(response, notice.source_url)
         self.assertContains(response, "疫情防控")

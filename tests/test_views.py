@@ -46,7 +46,7 @@ class SeedRoundTripTests(TestCase):
     def test_the_detail_page_shows_the_notice(self) -> None:
         response = self.client.get(self.notice.get_absolute_url())
         self.assertEqual(response.status_code, 200)
-        self.assertContains(response, "<h1 class=\"notice-title\">关于寒假安排的通知</h1>", html=True)
+        self.assertContains(response, '<h1 class="notice-title">关于寒假安排的通知</h1>', html=True)
         self.assertContains(response, "青岚大学")
         self.assertContains(response, "qinglan.edu.cn")
         self.assertContains(response, "2021年1月15日")
@@ -114,7 +114,10 @@ class SanitisingTests(TestCase):
                 for _tag, attrs in dom.elements:
                     self.assertFalse(any(name.startswith("on") for name in attrs), attrs)
                     self.assertFalse(
-                        any((value or "").lower().startswith("javascript:") for value in attrs.values())
+                        any(
+                            (value or "").lower().startswith("javascript:")
+                            for value in attrs.values()
+                        )
                     )
 
 
@@ -123,7 +126,11 @@ class PaginationTests(TestCase):
         import datetime as dt
 
         for day in range(1, 26):
-            make_notice(urlname=f"n{day}", title=f"第{day}号通知", date=dt.datetime(2021, 1, day, tzinfo=dt.UTC))
+            make_notice(
+                urlname=f"n{day}",
+                title=f"第{day}号通知",
+                date=dt.datetime(2021, 1, day, tzinfo=dt.UTC),
+            )
         first = self.client.get(reverse("notices:list"))
         titles = [n.title for n in first.context["page"].object_list]
         self.assertEqual(len(titles), 20)
@@ -161,7 +168,10 @@ class QueryCountTests(TestCase):
 
     def test_tag_and_category_queries_do_not_grow_with_rows(self) -> None:
         self.add_notices(3)
-        urls = [reverse("notices:tag", args=["寒假"]), reverse("notices:category", args=["qinglan-edu-cn"])]
+        urls = [
+            reverse("notices:tag", args=["寒假"]),
+            reverse("notices:category", args=["qinglan-edu-cn"]),
+        ]
         few = [self.count_queries(url) for url in urls]
         self.add_notices(15)
         for url, expected in zip(urls, few, strict=True):

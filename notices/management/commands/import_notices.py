@@ -10,12 +10,16 @@ from notices.importing import DATABASE_GONE, import_archive
 
 
 class Command(BaseCommand):
-    help = "Import Hexo-style Markdown notices from archive folders (default: the project's archive/)."
+    help = (
+        "Import Hexo-style Markdown notices from archive folders (default: the project's archive/)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="*", type=Path, metavar="PATH")
         parser.add_argument("--batch-size", type=int, default=500)
-        parser.add_argument("--dry-run", action="store_true", help="parse and report, write nothing")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="parse and report, write nothing"
+        )
         parser.add_argument(
             "--overwrite", action="store_true", help="replace notices edited in the admin"
         )
@@ -51,6 +55,7 @@ class Command(BaseCommand):
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
+
         try:
             report = import_archive(
                 roots,
