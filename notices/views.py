@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
-from django.views.decorators.http import condition, require_GET
+from django.views.decorators.http import condition, require_safe
 from taggit.models import Tag
 
 from notices.caching import cached, queryset_key, request_version
@@ -166,13 +166,13 @@ def notice_list_json(
     }
 
 
-@require_GET
+@require_safe
 def notice_list(request: HttpRequest) -> HttpResponse:
     filters = NoticeFilters.from_params(request.GET)
     return render_notice_list(request, "notices/notice_list.html", filters, {})
 
 
-@require_GET
+@require_safe
 def category_detail(request: HttpRequest, path: str) -> HttpResponse:
     category = category_or_404(path)
     filters = NoticeFilters.from_params(request.GET, category=category)
@@ -186,7 +186,7 @@ def category_detail(request: HttpRequest, path: str) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
     tag = Tag.objects.filter(slug=slug).first()
     if tag is None:
@@ -212,7 +212,7 @@ def _redirect_to_tag(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(f"{target}?{query}" if query else target, permanent=True)
 
 
-@require_GET
+@require_safe
 def site_detail(request: HttpRequest, site: str) -> HttpResponse:
     site = site_or_404(site)
     filters = NoticeFilters.from_params(request.GET, site=site)
@@ -225,7 +225,7 @@ def site_detail(request: HttpRequest, site: str) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 def archive_year(request: HttpRequest, year: int) -> HttpResponse:
     if not 1 <= year <= 9999:
         raise Http404("No such year.")
@@ -248,7 +248,7 @@ def archive_year(request: HttpRequest, year: int) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 def archive_month(request: HttpRequest, year: int, month: int) -> HttpResponse:
     if not (1 <= year <= 9999 and 1 <= month <= 12):
         raise Http404("No such month.")
@@ -313,7 +313,7 @@ def _index_response(request: HttpRequest, template: str, context: dict, data: di
     return render(request, template, {**context, "json_url": _with_format_json(request)})
 
 
-@require_GET
+@require_safe
 def category_index(request: HttpRequest) -> HttpResponse:
     """The whole tree; each count includes the notices of the sub-categories."""
     links = Notice.categories.through.objects.filter(notice__in=Notice.objects.published())
@@ -350,7 +350,7 @@ def category_index(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 def tag_index(request: HttpRequest) -> HttpResponse:
     by_name = request.GET.get("sort") == "name"
     tags = (
@@ -386,7 +386,7 @@ def tag_index(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 def site_index(request: HttpRequest) -> HttpResponse:
     rows = (
         Notice.objects.published()
@@ -416,7 +416,7 @@ def site_index(request: HttpRequest) -> HttpResponse:
     return _index_response(request, "notices/site_index.html", {"sites": sites}, data)
 
 
-@require_GET
+@require_safe
 def archive_index(request: HttpRequest) -> HttpResponse:
     rows = [
         (year, month, count)
@@ -457,7 +457,7 @@ def _detail_last_modified(request: HttpRequest, urlname: str) -> dt.datetime:
     return request_version(request).changed_at
 
 
-@require_GET
+@require_safe
 @condition(etag_func=_detail_etag, last_modified_func=_detail_last_modified)
 def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
     notice = get_object_or_404(
@@ -566,7 +566,7 @@ def related_notices(notice: Notice, categories: list[Category]) -> list[Notice]:
 # --- For robots ----------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def robots_txt(request: HttpRequest) -> HttpResponse:
     lines = [
         "User-agent: *",
@@ -609,7 +609,7 @@ def _search_hits(
     ]
 
 
-@require_GET
+@require_safe
 def search(request: HttpRequest) -> HttpResponse:
     query_text, query, sort, filters = _search_request(request)
     notices = filters.apply(Notice.objects.published())
@@ -667,7 +667,7 @@ def search(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 def opensearch(request: HttpRequest) -> HttpResponse:
     return render(
         request,

@@ -86,7 +86,14 @@ class BrowserTests(StaticLiveServerTestCase):
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     def assert_fits_width(self, page) -> None:
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        # Measure the settled layout: images and fonts may still be arriving just after a click.
+        page.wait_for_load_state("load")
+        overflow = 0
+        for _ in range(20):
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            if overflow <= 0:
+                break
+            page.wait_for_timeout(100)
         if overflow > 0:
             wide = page.evaluate(
                 "[...document.querySelectorAll('body *')]"

@@ -185,3 +185,13 @@ class QueryCountTests(TestCase):
         notice.tags.add(*[f"标签{i}" for i in range(10)])
         with self.assertNumQueries(few):
             self.client.get(notice.get_absolute_url())
+
+
+class HeadRequestTests(TestCase):
+    def test_pages_answer_head_as_well_as_get(self) -> None:
+        notice = make_notice(urlname="head")
+        for url in [reverse("notices:list"), notice.get_absolute_url()]:
+            with self.subTest(url=url):
+                response = self.client.head(url)
+                self.assertEqual(response.status_code, 200)
+                self.assertEqual(response.content, b"")
