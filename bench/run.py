@@ -347,7 +347,7 @@ def database_description(db: Database) -> str:
         with connection.cursor() as cursor:
             cursor.execute("SHOW server_version")
             version = cursor.fetchone()[0]
-        return f"PostgreSQL {version} (database {db.name}, created and dropped by the bench)"
+        return f"PostgreSQL {version} (scratch database {db.name})"
     import sqlite3
 
     return f"SQLite {sqlite3.sqlite_version} (temporary file {db.name})"
