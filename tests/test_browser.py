@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SOURCE_URL = "https://yzb.hrbeu.edu.cn/2023/0305/c1234a5678/page.htm"
+SOURCE_URL = "https://yzb.blgc.edu.cn/2023/0305/c1234a5678/page.htm"
 
 pytestmark = pytest.mark.browser
 
@@ -133,7 +133,7 @@ class BrowserTests(StaticLiveServerTestCase):
         self.assertIn("2023年3月5日", page.locator(".notice .meta").inner_text())
         source = page.get_by_role("link", name=re.compile("查看原文"))
         self.assertEqual(source.get_attribute("href"), SOURCE_URL)
-        self.assertEqual(page.locator(".source-host").inner_text(), "yzb.hrbeu.edu.cn")
+        self.assertEqual(page.locator(".source-host").inner_text(), "yzb.blgc.edu.cn")
         self.assert_fits_width(page)
         self.screenshot(page, f"notice-{suffix}")
         with context.expect_page() as opened:

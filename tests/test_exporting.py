@@ -322,7 +322,7 @@ class ExportPropertyTests(unittest.TestCase):  # pure: no database
             "1e5",
             "996",
             "2020-01-01",
-            "哈尔滨工程大学->标题 | a.cn",
+            "北岭工程大学->标题 | a.cn",
         ]:
             with self.subTest(text=text):
                 self.assertEqual(scalar(text), text)

@@ -76,11 +76,11 @@ class FeedTests(FeedTestCase):
 
     def test_category_tag_and_site_feeds_hold_only_their_notices(self) -> None:
         cases = {
-            reverse("notices:category-atom", args=["hrbeu-edu-cn/哈尔滨工程大学/研究生院"]): {
+            reverse("notices:category-atom", args=["blgc-edu-cn/北岭工程大学/研究生院"]): {
                 "2023年硕士研究生招生简章", "关于2023年春季学位论文答辩的通知"},
             reverse("notices:tag-atom", args=["寒假"]): {
                 "关于2022年寒假安排的通知", "关于2023年寒假安排的通知"},
-            reverse("notices:site-atom", args=["哈尔滨工程大学"]): {
+            reverse("notices:site-atom", args=["北岭工程大学"]): {
                 "2023年硕士研究生招生简章", "关于2023年春季学位论文答辩的通知",
                 "2023年清明节放假通知"},
         }  # fmt: skip
@@ -127,8 +127,8 @@ class FeedTests(FeedTestCase):
     def test_every_list_page_announces_its_feeds(self) -> None:
         pages = {
             reverse("notices:list"): reverse("notices:feed-atom"),
-            reverse("notices:category", args=["hrbeu-edu-cn"]): reverse(
-                "notices:category-atom", args=["hrbeu-edu-cn"]
+            reverse("notices:category", args=["blgc-edu-cn"]): reverse(
+                "notices:category-atom", args=["blgc-edu-cn"]
             ),
             reverse("notices:tag", args=["寒假"]): reverse("notices:tag-atom", args=["寒假"]),
             reverse("notices:site", args=["青岚大学"]): reverse(
@@ -160,9 +160,9 @@ class SitemapTests(FeedTestCase):
         self.assertIn(notice_url, urls)
         self.assertTrue(urls[notice_url].findtext(f"{SITEMAP}lastmod"))
         for expected in [
-            reverse("notices:category", args=["hrbeu-edu-cn/哈尔滨工程大学/研究生院"]),
+            reverse("notices:category", args=["blgc-edu-cn/北岭工程大学/研究生院"]),
             reverse("notices:tag", args=["寒假"]),
-            reverse("notices:site", args=["哈尔滨工程大学"]),
+            reverse("notices:site", args=["北岭工程大学"]),
             reverse("notices:archive"),
         ]:
             self.assertIn("http://testserver" + expected, urls)

@@ -78,8 +78,8 @@ def add_notice(
 def build_reading_archive() -> dict[str, Notice]:
     """A small archive covering every browsing path: a three-level category branch, two
     sites, tags shared in different combinations, and dates over two years."""
-    grad = ("hrbeu.edu.cn", "哈尔滨工程大学", "研究生院")
-    heu = ("hrbeu.edu.cn", "哈尔滨工程大学")
+    grad = ("blgc.edu.cn", "北岭工程大学", "研究生院")
+    heu = ("blgc.edu.cn", "北岭工程大学")
     notices = {
         "winter": add_notice(
             "winter-2022", "关于2022年寒假安排的通知", when(2022, 1, 10),
@@ -91,18 +91,18 @@ def build_reading_archive() -> dict[str, Notice]:
         ),
         "admission": add_notice(
             "admission-2023", "2023年硕士研究生招生简章", when(2023, 3, 5),
-            categories=grad, site="哈尔滨工程大学", domain="hrbeu.edu.cn",
-            source_url="https://yzb.hrbeu.edu.cn/2023/0305/c1234a5678/page.htm",
+            categories=grad, site="北岭工程大学", domain="blgc.edu.cn",
+            source_url="https://yzb.blgc.edu.cn/2023/0305/c1234a5678/page.htm",
             tags=("研究生", "招生", "通知"),
         ),
         "defence": add_notice(
             "defence-2023", "关于2023年春季学位论文答辩的通知", when(2023, 3, 28),
-            categories=grad, site="哈尔滨工程大学", domain="hrbeu.edu.cn",
+            categories=grad, site="北岭工程大学", domain="blgc.edu.cn",
             tags=("研究生", "答辩"),
         ),
         "holiday": add_notice(
             "holiday-2023", "2023年清明节放假通知", when(2023, 3, 30),
-            categories=heu, site="哈尔滨工程大学", domain="hrbeu.edu.cn",
+            categories=heu, site="北岭工程大学", domain="blgc.edu.cn",
             tags=("放假", "通知"),
         ),
         "winter23": add_notice(
@@ -141,9 +141,9 @@ class ListFilterTests(ReadingTestCase):
         )  # fmt: skip
 
     def test_a_category_filter_includes_its_sub_categories(self) -> None:
-        response = self.client.get(self.url, {"category": "hrbeu-edu-cn/哈尔滨工程大学"})
+        response = self.client.get(self.url, {"category": "blgc-edu-cn/北岭工程大学"})
         self.assertEqual(listed(response), ["holiday-2023", "defence-2023", "admission-2023"])
-        deepest = self.client.get(self.url, {"category": "hrbeu-edu-cn/哈尔滨工程大学/研究生院"})
+        deepest = self.client.get(self.url, {"category": "blgc-edu-cn/北岭工程大学/研究生院"})
         self.assertEqual(listed(deepest), ["defence-2023", "admission-2023"])
 
     def test_several_tags_are_anded(self) -> None:
@@ -156,7 +156,7 @@ class ListFilterTests(ReadingTestCase):
 
     def test_site_year_and_month_filters_combine(self) -> None:
         response = self.client.get(
-            self.url, {"site": "哈尔滨工程大学", "year": "2023", "month": "3", "tag": "通知"}
+            self.url, {"site": "北岭工程大学", "year": "2023", "month": "3", "tag": "通知"}
         )
         self.assertEqual(listed(response), ["holiday-2023", "admission-2023"])
         self.assertEqual(
@@ -170,10 +170,10 @@ class ListFilterTests(ReadingTestCase):
         self.assertContains(response, "2021年")  # the removable year filter
 
     def test_each_active_filter_can_be_removed(self) -> None:
-        response = self.client.get(self.url, {"tag": ["通知", "研究生"], "site": "哈尔滨工程大学"})
+        response = self.client.get(self.url, {"tag": ["通知", "研究生"], "site": "北岭工程大学"})
         chips = response.context["active_filters"]
         self.assertEqual(
-            [chip.label for chip in chips], ["标签：通知", "标签：研究生", "来源：哈尔滨工程大学"]
+            [chip.label for chip in chips], ["标签：通知", "标签：研究生", "来源：北岭工程大学"]
         )
         hrefs = Page(response.content.decode()).hrefs()
         for chip in chips:
@@ -181,7 +181,7 @@ class ListFilterTests(ReadingTestCase):
         without_first_tag = self.client.get(f"{self.url}?{chips[0].query}")
         self.assertEqual(
             [c.label for c in without_first_tag.context["active_filters"]],
-            ["标签：研究生", "来源：哈尔滨工程大学"],
+            ["标签：研究生", "来源：北岭工程大学"],
         )
 
     def test_pages_keep_the_filters(self) -> None:
@@ -237,20 +237,20 @@ class ListFilterTests(ReadingTestCase):
     def test_facets_count_categories_tags_sites_and_years(self) -> None:
         facets = self.client.get(self.url).context["facets"]
         categories = {value["label"]: value["count"] for value in facets["categories"]}
-        self.assertEqual(categories, {"hrbeu.edu.cn": 3, "qinglan.edu.cn": 3})
+        self.assertEqual(categories, {"blgc.edu.cn": 3, "qinglan.edu.cn": 3})
         tags = {value["label"]: value["count"] for value in facets["tags"]}
         self.assertEqual(tags["通知"], 5)
         self.assertEqual(tags["研究生"], 2)
         sites = {value["label"]: value["count"] for value in facets["sites"]}
-        self.assertEqual(sites, {"青岚大学": 3, "哈尔滨工程大学": 3})
+        self.assertEqual(sites, {"青岚大学": 3, "北岭工程大学": 3})
         years = [(value["value"], value["count"]) for value in facets["years"]]
         self.assertEqual(years, [(2023, 4), (2022, 2)])
 
     def test_facets_follow_the_filters_and_link_to_narrower_lists(self) -> None:
-        response = self.client.get(self.url, {"category": "hrbeu-edu-cn"})
+        response = self.client.get(self.url, {"category": "blgc-edu-cn"})
         facets = response.context["facets"]
         self.assertEqual(
-            [(v["label"], v["count"]) for v in facets["categories"]], [("哈尔滨工程大学", 3)]
+            [(v["label"], v["count"]) for v in facets["categories"]], [("北岭工程大学", 3)]
         )
         tag_link = next(v for v in facets["tags"] if v["label"] == "研究生")
         self.assertIn(f"?{tag_link['query']}", Page(response.content.decode()).hrefs())
@@ -290,35 +290,35 @@ class ListFilterTests(ReadingTestCase):
 
 class CategoryPageTests(ReadingTestCase):
     def test_it_shows_breadcrumbs_sub_categories_and_notices_below(self) -> None:
-        url = reverse("notices:category", args=["hrbeu-edu-cn/哈尔滨工程大学"])
+        url = reverse("notices:category", args=["blgc-edu-cn/北岭工程大学"])
         response = self.client.get(url)
         self.assertEqual(listed(response), ["holiday-2023", "defence-2023", "admission-2023"])
         page = Page(response.content.decode())
         hrefs = page.hrefs()
         self.assertIn(reverse("notices:categories"), hrefs)
-        self.assertIn(reverse("notices:category", args=["hrbeu-edu-cn"]), hrefs)
-        grad_url = reverse("notices:category", args=["hrbeu-edu-cn/哈尔滨工程大学/研究生院"])
+        self.assertIn(reverse("notices:category", args=["blgc-edu-cn"]), hrefs)
+        grad_url = reverse("notices:category", args=["blgc-edu-cn/北岭工程大学/研究生院"])
         self.assertIn(grad_url, hrefs)
         self.assertEqual(
             [(v["label"], v["count"]) for v in response.context["facets"]["categories"]],
             [("研究生院", 2)],
         )
-        self.assertContains(response, '<li aria-current="page">哈尔滨工程大学</li>', html=True)
+        self.assertContains(response, '<li aria-current="page">北岭工程大学</li>', html=True)
 
     def test_more_filters_narrow_a_category_page(self) -> None:
-        url = reverse("notices:category", args=["hrbeu-edu-cn"])
+        url = reverse("notices:category", args=["blgc-edu-cn"])
         response = self.client.get(url, {"tag": "放假"})
         self.assertEqual(listed(response), ["holiday-2023"])
         self.assertEqual([c.label for c in response.context["active_filters"]], ["标签：放假"])
 
     def test_an_empty_result_on_a_category_page_is_not_an_error(self) -> None:
-        url = reverse("notices:category", args=["hrbeu-edu-cn"])
+        url = reverse("notices:category", args=["blgc-edu-cn"])
         response = self.client.get(url, {"year": "2022"})
         self.assertEqual(response.status_code, 200)
         self.assertEqual(listed(response), [])
 
     def test_unknown_categories_are_404(self) -> None:
-        for path in ["nope", "hrbeu-edu-cn/nope", "hrbeu-edu-cn/哈尔滨工程大学/研究生院/x"]:
+        for path in ["nope", "blgc-edu-cn/nope", "blgc-edu-cn/北岭工程大学/研究生院/x"]:
             with self.subTest(path=path):
                 response = self.client.get(reverse("notices:category", args=[path]))
                 self.assertEqual(response.status_code, 404)
@@ -328,23 +328,23 @@ class CategoryPageTests(ReadingTestCase):
         self.assertContains(response, "研究生院")
         data = self.get_json(reverse("notices:categories"))
         tree = {node["name"]: node for node in data["categories"]}
-        heu = tree["hrbeu.edu.cn"]
+        heu = tree["blgc.edu.cn"]
         self.assertEqual(heu["count"], 3)
         self.assertEqual(heu["children"][0]["count"], 3)
         self.assertEqual(heu["children"][0]["children"][0]["name"], "研究生院")
         self.assertEqual(heu["children"][0]["children"][0]["count"], 2)
         hrefs = Page(response.content.decode()).hrefs()
         self.assertIn(
-            reverse("notices:category", args=["hrbeu-edu-cn/哈尔滨工程大学/研究生院"]), hrefs
+            reverse("notices:category", args=["blgc-edu-cn/北岭工程大学/研究生院"]), hrefs
         )
 
     def test_json_works_on_category_pages(self) -> None:
-        url = reverse("notices:category", args=["hrbeu-edu-cn/哈尔滨工程大学/研究生院"])
+        url = reverse("notices:category", args=["blgc-edu-cn/北岭工程大学/研究生院"])
         data = self.get_json(url)
         self.assertEqual(
             [n["urlname"] for n in data["results"]], ["defence-2023", "admission-2023"]
         )
-        self.assertEqual(data["filters"]["category"], "hrbeu-edu-cn/哈尔滨工程大学/研究生院")
+        self.assertEqual(data["filters"]["category"], "blgc-edu-cn/北岭工程大学/研究生院")
 
 
 class TagPageTests(ReadingTestCase):
@@ -388,9 +388,9 @@ class TagPageTests(ReadingTestCase):
 
 class SitePageTests(ReadingTestCase):
     def test_a_site_page_lists_its_notices(self) -> None:
-        response = self.client.get(reverse("notices:site", args=["哈尔滨工程大学"]))
+        response = self.client.get(reverse("notices:site", args=["北岭工程大学"]))
         self.assertEqual(listed(response), ["holiday-2023", "defence-2023", "admission-2023"])
-        self.assertContains(response, '<h1 class="page-title">哈尔滨工程大学</h1>', html=True)
+        self.assertContains(response, '<h1 class="page-title">北岭工程大学</h1>', html=True)
 
     def test_sites_with_a_slash_in_the_name_work(self) -> None:
         add_notice("slash", "通知", when(2023, 1, 1), site="教务处/研究生院")
@@ -404,7 +404,7 @@ class SitePageTests(ReadingTestCase):
         data = self.get_json(reverse("notices:sites"))
         self.assertEqual(
             [(s["name"], s["count"]) for s in data["sites"]],
-            [("哈尔滨工程大学", 3), ("青岚大学", 3)],
+            [("北岭工程大学", 3), ("青岚大学", 3)],
         )
         response = self.client.get(reverse("notices:sites"))
         self.assertIn(
@@ -479,9 +479,9 @@ class NoticeDetailTests(ReadingTestCase):
         crumbs = Page(response.content.decode())
         hrefs = crumbs.hrefs()
         for path in [
-            "hrbeu-edu-cn",
-            "hrbeu-edu-cn/哈尔滨工程大学",
-            "hrbeu-edu-cn/哈尔滨工程大学/研究生院",
+            "blgc-edu-cn",
+            "blgc-edu-cn/北岭工程大学",
+            "blgc-edu-cn/北岭工程大学/研究生院",
         ]:
             self.assertIn(reverse("notices:category", args=[path]), hrefs)
 
@@ -513,7 +513,7 @@ class NoticeDetailTests(ReadingTestCase):
         response = self.get_detail("admission")
         self.assertContains(response, "查看原文")
         self.assertContains(
-            response, '<span class="source-host">yzb.hrbeu.edu.cn</span>', html=True
+            response, '<span class="source-host">yzb.blgc.edu.cn</span>', html=True
         )
         page = Page(response.content.decode())
         [link] = [
@@ -534,7 +534,7 @@ class NoticeDetailTests(ReadingTestCase):
 
     def test_the_site_links_to_its_page(self) -> None:
         hrefs = Page(self.get_detail("admission").content.decode()).hrefs()
-        self.assertIn(reverse("notices:site", args=["哈尔滨工程大学"]), hrefs)
+        self.assertIn(reverse("notices:site", args=["北岭工程大学"]), hrefs)
 
 
 class NavigationTests(ReadingTestCase):
@@ -675,7 +675,7 @@ class QueryCountTests(TestCase):
         for i in range(start, start + count):
             add_notice(
                 f"q-{i}", f"第{i}号通知", when(2020 + i % 4, 1 + i % 12, 1 + i % 28),
-                categories=("hrbeu.edu.cn", "哈尔滨工程大学", f"学院{i % 5}"),
+                categories=("blgc.edu.cn", "北岭工程大学", f"学院{i % 5}"),
                 site=f"站点{i % 3}", tags=("通知", f"标签{i % 7}", f"主题{i}"),
             )  # fmt: skip
 
@@ -691,8 +691,8 @@ class QueryCountTests(TestCase):
         urls = [
             reverse("notices:list"),
             reverse("notices:list") + "?tag=通知&tag=标签1&site=站点1&year=2021",
-            reverse("notices:list") + "?category=hrbeu-edu-cn&format=json",
-            reverse("notices:category", args=["hrbeu-edu-cn/哈尔滨工程大学"]),
+            reverse("notices:list") + "?category=blgc-edu-cn&format=json",
+            reverse("notices:category", args=["blgc-edu-cn/北岭工程大学"]),
             reverse("notices:tag", args=["通知"]),
             reverse("notices:site", args=["站点1"]),
             reverse("notices:archive-year", args=[2021]),
