@@ -432,7 +432,8 @@ class _ImportRun:
         other_file = self.claimed.get(document.urlname)
         if other_file and other_file != source_path:
             self.fail(
-                f"{source_path}: duplicate urlname {document.urlname!r}, already used by {other_file}"
+                f"{source_path}: duplicate urlname {document.urlname!r}, "
+                f"already used by {other_file}"
             )
             return None
         target = self.by_urlname.get(document.urlname)
@@ -452,11 +453,13 @@ class _ImportRun:
             self.report.conflicts += 1
             self.log(
                 "conflict",
-                f"{source_path}: notice {document.urlname!r} was edited in the admin since its "
-                "last import; kept the edited version (use --overwrite to replace it)",
+                f"{source_path}: notice {document.urlname!r} was edited in the admin since "
+                "its last import; kept the edited version (use --overwrite to replace it)",
             )
             return None
-        same_file = target.source_path == source_path and target.content_hash == document.content_hash
+        same_file = (
+            target.source_path == source_path and target.content_hash == document.content_hash
+        )
         if same_file and not target.edited:
             self.report.unchanged += 1  # --overwrite of an unedited, unchanged notice
             return None
@@ -477,11 +480,14 @@ class _ImportRun:
             TaggedNotice.objects.filter(content_object_id__in=changed_ids).delete()
             Notice.categories.through.objects.filter(notice_id__in=changed_ids).delete()
 
-        written = list(zip([*creates, *(d for _, d in updates)], [*new_notices, *changed_notices]))
+        documents = [*creates, *(document for _, document in updates)]
+        written = list(zip(documents, [*new_notices, *changed_notices], strict=True))
         category_rows, tag_rows = [], []
         for document, notice in written:
             # In the document's order (an export writes the paths back in row order).
-            category_ids = dict.fromkeys(self.categories.leaf_id(path) for path in document.category_paths)
+            category_ids = dict.fromkeys(
+                self.categories.leaf_id(path) for path in document.category_paths
+            )
             category_rows += [(notice.id, category_id) for category_id in category_ids]
             tag_rows += [(notice.id, tag_id) for tag_id in self.tags.ids(document.tags)]
         insert_links(Notice.categories.through, ("notice", "category"), category_rows)
@@ -493,7 +499,9 @@ class _ImportRun:
         self.categories.mark_saved()
         self.tags.mark_saved()
         for document, notice in written:
-            existing = Existing(notice.id, notice.urlname, document.source_path, document.content_hash, False)
+            existing = Existing(
+                notice.id, notice.urlname, document.source_path, document.content_hash, False
+            )
             self.by_urlname[notice.urlname] = existing
             self.by_path[document.source_path] = existing
             self.kept_ids.add(notice.id)
@@ -522,9 +530,7 @@ class _ImportRun:
 
     def prune(self) -> None:
         gone = [
-            existing
-            for existing in self.by_urlname.values()
-            if existing.id not in self.kept_ids
+            existing for existing in self.by_urlname.values() if existing.id not in self.kept_ids
         ]
         for existing in gone:
             self.log("pruned", f"{existing.source_path or '(no file)'}: {existing.urlname}")
@@ -646,4 +652,3 @@ def remove_orphans() -> None:
         deleted, _ = orphans.delete()
         if not deleted:
             break
-

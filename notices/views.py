@@ -672,8 +672,10 @@ def opensearch(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "notices/opensearch.xml",
-        {"search_url": request.build_absolute_uri(reverse("notices:search")),
-         "feed_url": request.build_absolute_uri(reverse("notices:search-atom")),
-         "home_url": request.build_absolute_uri(reverse("notices:list"))},  # fmt: skip
+        {
+            "search_url": request.build_absolute_uri(reverse("notices:search")),
+            "feed_url": request.build_absolute_uri(reverse("notices:search-atom")),
+            "home_url": request.build_absolute_uri(reverse("notices:list")),
+        },  # fmt: skip
         content_type="application/opensearchdescription+xml; charset=utf-8",
     )

@@ -29,11 +29,20 @@ class ReadingWhileImportingTests(TransactionTestCase):
                 result = database.manage("import_notices", str(tmp / "first"))
                 self.assertEqual(result.returncode, 0, result.stderr)
                 # Production settings serve hashed static files: collect them, as a deploy does.
-                production = {**database.env(), "DEBUG": "0", "SECRET_KEY": "test-" + "x" * 50,
-                              "ALLOWED_HOSTS": "127.0.0.1", "STATIC_ROOT": str(tmp / "static")}
+                production = {
+                    **database.env(),
+                    "DEBUG": "0",
+                    "SECRET_KEY": "test-" + "x" * 50,
+                    "ALLOWED_HOSTS": "127.0.0.1",
+                    "STATIC_ROOT": str(tmp / "static"),
+                }
                 collected = subprocess.run(
-                    database.command("collectstatic", "--noinput", "-v0"), env=production,
-                    cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=300,
+                    database.command("collectstatic", "--noinput", "-v0"),
+                    env=production,
+                    cwd=settings.BASE_DIR,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
                 )
                 self.assertEqual(collected.returncode, 0, collected.stderr)
                 port = free_port()

@@ -512,9 +512,7 @@ class NoticeDetailTests(ReadingTestCase):
     def test_the_source_block_shows_the_link_and_its_domain(self) -> None:
         response = self.get_detail("admission")
         self.assertContains(response, "查看原文")
-        self.assertContains(
-            response, '<span class="source-host">yzb.blgc.edu.cn</span>', html=True
-        )
+        self.assertContains(response, '<span class="source-host">yzb.blgc.edu.cn</span>', html=True)
         page = Page(response.content.decode())
         [link] = [
             a for a in page.find("a") if a.get("href") == self.notices["admission"].source_url
