@@ -229,12 +229,8 @@ def site_detail(request: HttpRequest, site: str) -> HttpResponse:
 def archive_year(request: HttpRequest, year: int) -> HttpResponse:
     if not 1 <= year <= 9999:
         raise Http404("No such year.")
-    start, end = period_bounds(year)
-    if not _has_notices(start, end):
-        raise Http404("No notices in this year.")
+    older, newer = _period_neighbours(year)
     filters = NoticeFilters.from_params(request.GET, year=year)
-    older = _neighbour_period(start, end, older=True)
-    newer = _neighbour_period(start, end, older=False)
     return render_notice_list(
         request,
         "notices/archive_period.html",
@@ -252,12 +248,8 @@ def archive_year(request: HttpRequest, year: int) -> HttpResponse:
 def archive_month(request: HttpRequest, year: int, month: int) -> HttpResponse:
     if not (1 <= year <= 9999 and 1 <= month <= 12):
         raise Http404("No such month.")
-    start, end = period_bounds(year, month)
-    if not _has_notices(start, end):
-        raise Http404("No notices in this month.")
+    older, newer = _period_neighbours(year, month)
     filters = NoticeFilters.from_params(request.GET, year=year, month=month)
-    older = _neighbour_period(start, end, older=True)
-    newer = _neighbour_period(start, end, older=False)
     return render_notice_list(
         request,
         "notices/archive_period.html",
@@ -276,11 +268,17 @@ def archive_month(request: HttpRequest, year: int, month: int) -> HttpResponse:
     )
 
 
-def _has_notices(start: dt.datetime, end: dt.datetime | None) -> bool:
+def _period_neighbours(
+    year: int, month: int | None = None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The dates that lead to the older and newer periods; 404 for a period with no notices."""
+    start, end = period_bounds(year, month)
     notices = Notice.objects.published().filter(date__gte=start)
     if end is not None:
         notices = notices.filter(date__lt=end)
-    return notices.exists()
+    if not notices.exists():
+        raise Http404("No notices in this period.")
+    return _neighbour_period(start, end, older=True), _neighbour_period(start, end, older=False)
 
 
 def _neighbour_period(
