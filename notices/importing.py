@@ -360,6 +360,24 @@ class _ImportRun:
             self.report.created += len(creates)
             self.report.updated += len(updates)
             return
+        if self.try_write(creates, updates) is None:
+            return
+        # Find the file the database refuses; keep every other one.
+        for document in creates:
+            self.write_alone([document], [])
+        for existing_id, document in updates:
+            self.write_alone([], [(existing_id, document)])
+
+    def write_alone(self, creates: list[NoticeDocument], updates: list[tuple[int, NoticeDocument]]):
+        refused = self.try_write(creates, updates)
+        if refused is not None:
+            document = creates[0] if creates else updates[0][1]
+            self.fail(f"{document.source_path}: the database refused this notice: {refused}")
+
+    def try_write(
+        self, creates: list[NoticeDocument], updates: list[tuple[int, NoticeDocument]]
+    ) -> Exception | None:
+        """Write in one transaction and count it; return the error if the database refused."""
         try:
             with transaction.atomic():
                 self.write(creates, updates)
@@ -368,40 +386,17 @@ class _ImportRun:
             # file would report every one as refused. Stop; this batch was rolled back and a
             # re-run carries on from the batches already written (issue 6).
             raise
-        except (DatabaseError, ValueError):
+        except (DatabaseError, ValueError) as exc:
             self.categories.forget_unsaved()
             self.tags.forget_unsaved()
-            # Find the file the database refuses; keep every other one.
-            for document in creates:
-                self.write_alone([document], [])
-            for existing_id, document in updates:
-                self.write_alone([], [(existing_id, document)])
-            return
+            return exc
         self.report.created += len(creates)
         self.report.updated += len(updates)
         for document in creates:
             self.log("created", document.source_path)
         for _, document in updates:
             self.log("updated", document.source_path)
-
-    def write_alone(self, creates: list[NoticeDocument], updates: list[tuple[int, NoticeDocument]]):
-        document = creates[0] if creates else updates[0][1]
-        try:
-            with transaction.atomic():
-                self.write(creates, updates)
-        except DATABASE_GONE:
-            raise
-        except (DatabaseError, ValueError) as exc:
-            self.categories.forget_unsaved()
-            self.tags.forget_unsaved()
-            self.fail(f"{document.source_path}: the database refused this notice: {exc}")
-            return
-        if creates:
-            self.report.created += 1
-            self.log("created", document.source_path)
-        else:
-            self.report.updated += 1
-            self.log("updated", document.source_path)
+        return None
 
     def plan(self, archive_file: ArchiveFile) -> tuple[int | None, NoticeDocument] | None:
         """Decide what one file means: None (skip) or (existing id or None, document)."""
