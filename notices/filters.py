@@ -226,15 +226,14 @@ def period_bounds(year: int, month: int | None = None) -> tuple[dt.datetime, dt.
     """The first instant of a year or month and of the period after it (None after 9999):
     calendar periods in the site's time zone, as dates are shown, and a plain range the
     (date, id) index serves."""
-    zone = timezone.get_current_timezone()
-    start = timezone.make_aware(dt.datetime(year, month or 1, 1), zone)
+    start = day_start(dt.date(year, month or 1, 1))
     if month is None or month == 12:
         end_year, end_month = year + 1, 1
     else:
         end_year, end_month = year, month + 1
     if end_year > 9999:
         return start, None
-    return start, timezone.make_aware(dt.datetime(end_year, end_month, 1), zone)
+    return start, day_start(dt.date(end_year, end_month, 1))
 
 
 def year_label(year: int) -> str:
