@@ -98,6 +98,12 @@ class TaggedNotice(TaggedItemBase):
         indexes = [models.Index(fields=["tag", "-content_object"], name="taggednotice_tag_notice")]
 
 
+class DateSource(models.TextChoices):
+    FRONT_MATTER = "front_matter", _("front matter")
+    FILE_NAME = "file_name", _("file name (guessed)")
+    FILE_MTIME = "file_mtime", _("file modification time (guessed)")
+
+
 class NoticeQuerySet(models.QuerySet):
     def published(self) -> NoticeQuerySet:
         return self
@@ -123,6 +129,24 @@ class Notice(models.Model):
     content_hash = models.CharField(_("content hash"), max_length=64, blank=True)
     imported_at = models.DateTimeField(_("imported at"), null=True, blank=True)
     edited_at = models.DateTimeField(_("edited at"), null=True, blank=True)
+    # Where `date` came from: the file's own `date:`, or a guess Hexo and Jekyll would make
+    # too (the file name's date, then its modification time). A guess is never exported.
+    date_source = models.CharField(
+        _("date from"), max_length=12, choices=DateSource.choices, default=DateSource.FRONT_MATTER
+    )
+    # Hexo's `updated:`: when the author last changed the post (feeds, sitemap lastmod).
+    updated = models.DateTimeField(_("updated"), null=True, blank=True)
+    # Hexo's `:title` (front-matter `slug:`, else the file name without its date prefix):
+    # what `{% post_link %}` and permalinks name a post by.
+    slug = models.CharField(_("slug"), max_length=200, blank=True, db_index=True)
+    # The file's front matter exactly as written, delimiters included, and how its bytes
+    # were encoded ({"encoding", "bom", "newline"}): front_matter + body is the file's text,
+    # so an unedited notice exports byte for byte (issue 9).
+    front_matter = models.TextField(_("front matter as written"), blank=True, editable=False)
+    source_format = models.JSONField(_("file format"), default=dict, blank=True, editable=False)
+    # The import folder the file was read from: the same relative path in another folder is
+    # another file.
+    archive_root = models.CharField(_("archive folder"), max_length=1000, blank=True)
 
     categories = models.ManyToManyField(
         Category, verbose_name=_("categories"), blank=True, related_name="notices"
@@ -154,6 +178,23 @@ class Notice(models.Model):
 
     def mark_edited(self) -> None:
         self.edited_at = timezone.now()
+
+
+class OldAddress(models.Model):
+    """An address a notice had on the site it came from (Hexo/Jekyll permalink): requests for
+    it are answered with a 301 to the notice (notices/permalinks.py normalises the path)."""
+
+    path = models.CharField(_("path"), max_length=1000, unique=True)
+    notice = models.ForeignKey(
+        Notice, verbose_name=_("notice"), on_delete=models.CASCADE, related_name="old_addresses"
+    )
+
+    class Meta:
+        verbose_name = _("old address")
+        verbose_name_plural = _("old addresses")
+
+    def __str__(self) -> str:
+        return "/" + self.path
 
 
 class SearchDocument(models.Model):
