@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from notices.exporting import export_zip
-from notices.models import Category, Notice
+from notices.models import Category, DateSource, Notice
 from notices.search import filter_notices, index_notices
 
 
@@ -45,6 +45,8 @@ class NoticeAdmin(admin.ModelAdmin):
     actions = ("export_selected",)
     list_filter = (
         HasSourceLinkFilter,
+        # Guessed dates (from the file name or mtime) are the ones an editor may want to fix.
+        "date_source",
         SiteFilter,
         ("categories", admin.RelatedOnlyFieldListFilter),
         "date",
@@ -57,6 +59,9 @@ class NoticeAdmin(admin.ModelAdmin):
     readonly_fields = (
         "urlname",
         "raw_title",
+        "date_source",
+        "slug",
+        "archive_root",
         "source_path",
         "content_hash",
         "imported_at",
@@ -64,7 +69,7 @@ class NoticeAdmin(admin.ModelAdmin):
         "extra",
     )
     fieldsets = (
-        (None, {"fields": ("title", "site", "domain", "date", "source_url", "body")}),
+        (None, {"fields": ("title", "site", "domain", "date", "updated", "source_url", "body")}),
         (_("Classification"), {"fields": ("categories", "tags")}),
         (
             _("Import"),
@@ -112,6 +117,8 @@ class NoticeAdmin(admin.ModelAdmin):
         # Derived HTML is rebuilt here, not in save(), so the import's bulk writes and the
         # admin follow the same explicit path; edited_at protects the edit from re-imports.
         obj.render()
+        if "date" in form.changed_data:
+            obj.date_source = DateSource.FRONT_MATTER  # an editor's date is no longer a guess
         if change and form.changed_data:
             obj.mark_edited()
         super().save_model(request, obj, form, change)

@@ -14,7 +14,9 @@ import json
 import math
 import re
 import tomllib
+import unicodedata
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,14 @@ class NoticeDocument:
     source_path: str = ""
     content_hash: str = ""
     warnings: list[str] = field(default_factory=list)
+    # DateSource value (notices.models): "front_matter", or how the date was guessed.
+    date_source: str = "front_matter"
+    updated: dt.datetime | None = None
+    slug: str = ""
+    # The front matter exactly as written (delimiters included): front_matter + body is the
+    # file's text, and source_format says how that text was encoded (decode_file()).
+    front_matter: str = ""
+    source_format: dict[str, Any] = field(default_factory=dict)
 
 
 # --- Front matter ---------------------------------------------------------
@@ -104,14 +114,14 @@ TextPreservingLoader.yaml_implicit_resolvers = {
 class TextYAMLHandler(YAMLHandler):
     # A closing line of exactly `---` (trailing blanks allowed): python-frontmatter's
     # default `\s*` would swallow the blank line that starts a body.
-    FM_BOUNDARY = re.compile(r"^-{3}[ \t]*$", re.MULTILINE)
+    FM_BOUNDARY = re.compile(r"^-{3}[ \t]*\r?$", re.MULTILINE)
 
     def load(self, fm: str, **kwargs: object) -> Any:
         return yaml.load(fm, Loader=TextPreservingLoader)  # noqa: S506 - a SafeLoader
 
 
 class TOMLHandler(BaseHandler):
-    FM_BOUNDARY = re.compile(r"^\+{3}[ \t]*$", re.MULTILINE)
+    FM_BOUNDARY = re.compile(r"^\+{3}[ \t]*\r?$", re.MULTILINE)
     START_DELIMITER = END_DELIMITER = "+++"
 
     def load(self, fm: str, **kwargs: object) -> Any:
@@ -226,6 +236,10 @@ DATE_PATTERN = re.compile(
 )
 
 
+# A leading date is looked for in this many characters (a date with seconds, offset).
+MAX_DATE_PREFIX = 40
+
+
 def parse_date(value: Any, zone: dt.tzinfo) -> dt.datetime:
     """Return an aware datetime; naive values are wall-clock time in `zone`.
 
@@ -236,7 +250,8 @@ def parse_date(value: Any, zone: dt.tzinfo) -> dt.datetime:
     elif isinstance(value, dt.date):
         result = dt.datetime(value.year, value.month, value.day)
     else:
-        text = str(value).strip()
+        # NFKC: full-width digits and colons (２０２０－０１－３１ １５：３１) as ASCII.
+        text = unicodedata.normalize("NFKC", str(value)).strip()
         match = DATE_PATTERN.match(text)
         if not match:
             raise ValueError(f"unrecognised date {text!r}")
@@ -344,23 +359,149 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+# Jekyll's post name (`2019-4-5-slug.md`, month and day may be unpadded) and Hexo's
+# `:year/:month/:day/` folders: where both look for an undated post's date.
+FILE_NAME_DATE = re.compile(r"(?:^|/)(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:-|\.[^./]+$)")
+FOLDER_DATE = re.compile(r"(?:^|/)(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})/")
+UPDATED_KEYS = ("updated", "last_modified_at")
+
+
+def file_name_date(source_path: str, zone: dt.tzinfo) -> dt.datetime | None:
+    """The date a post's path carries (`2020-01-31-slug.md`, `2020/01/31/slug.md`), or None."""
+    name_match = FILE_NAME_DATE.search(source_path.rsplit("/", 1)[-1])
+    for match in (name_match, FOLDER_DATE.search(source_path)):
+        if match:
+            try:
+                day = dt.datetime(int(match["y"]), int(match["m"]), int(match["d"]), tzinfo=zone)
+                return _checked_date(day, zone)
+            except (ValueError, OverflowError):
+                continue
+    return None
+
+
+def post_slug(source_path: str, slug_value: Any = None) -> str:
+    """Hexo's `:title`: front-matter `slug:`, else the file name without a date prefix."""
+    if slug_value is not None and not isinstance(slug_value, dict | list):
+        text = str(slug_value).strip()
+        if text and _is_valid_urlname(text):
+            return text
+    name = source_path.rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    match = FILE_NAME_DATE.match(name)
+    if match and match.end() < len(name) and name[match.end() - 1] == "-":
+        stem = stem[match.end() :] or stem
+    return stem[:MAX_URLNAME_LENGTH]
+
+
+def _checked_date(date: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    # Both conversions happen later (database, export); out of range fails here instead.
+    date.astimezone(dt.UTC), date.astimezone(zone)
+    return date
+
+
+def _document_date(
+    value: Any,
+    text: str,
+    source_path: str,
+    zone: dt.tzinfo,
+    fallback_date: dt.datetime | None,
+    warn: Callable[[int | None, str], None],
+) -> tuple[dt.datetime, str]:
+    """(date, DateSource value) as Hexo and Jekyll choose it: the `date:` field (its leading
+    date when text follows it), else the date in the file name, else the file's mtime."""
+    line = _key_line(text, "date")
+    problem = "no date in front matter"
+    if value is not None and str(value).strip() != "":
+        try:
+            return _checked_date(parse_date(value, zone), zone), "front_matter"
+        except OverflowError as exc:
+            raise DocumentError(source_path, f"invalid date: {exc}", line) from None
+        except ValueError as exc:
+            problem = f"invalid date: {exc}"
+        leading = leading_date(value, zone)
+        if leading is not None:
+            warn(line, f"date {str(value).strip()!r} has text after the date; using {leading}")
+            return leading, "front_matter"
+    from_name = file_name_date(source_path, zone)
+    if from_name is not None:
+        warn(line, f"{problem}; using the date in the file name ({from_name.date()})")
+        return from_name, "file_name"
+    if problem.startswith("invalid"):
+        raise DocumentError(source_path, problem, line)
+    if fallback_date is None:
+        raise DocumentError(source_path, "missing date", line)
+    warn(line, f"{problem}; using the file's modification time")
+    return fallback_date, "file_mtime"
+
+
+def leading_date(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
+    """The longest date at the start of `value` when text that is not a date follows it."""
+    text = unicodedata.normalize("NFKC", str(value)).strip()[:MAX_DATE_PREFIX]
+    # Shortening one character at a time: an unanchored regex would stop at the first way
+    # to match (`2024-06-01` of `2024-06-01 9:30 …`), not the longest.
+    for end in range(len(text), 7, -1):
+        if DATE_PATTERN.match(text[:end].rstrip()):
+            try:
+                return _checked_date(parse_date(text[:end], zone), zone)
+            except (ValueError, OverflowError):
+                return None
+    return None
+
+
+# A key at column 0 (plain or quoted) followed by `:` and a blank or the line's end.
+_TOP_LEVEL_KEY = re.compile(
+    r"^(?P<key>[^\s#\-?:'\"{}\[\],&*!|>%@`][^:\n]*?|'[^'\n]*'|\"[^\"\n]*\")[ \t]*:(?:[ \t]|$)"
+)
+
+
+def _duplicate_keys(front_matter: str) -> dict[str, list[int]]:
+    """Top-level YAML keys written more than once, with their 1-based file lines."""
+    seen: dict[str, list[int]] = {}
+    for number, line in enumerate(front_matter.split("\n")[1:-1], start=2):
+        match = _TOP_LEVEL_KEY.match(line)
+        if match:
+            seen.setdefault(match["key"].strip("'\""), []).append(number)
+    return {key: lines for key, lines in seen.items() if len(lines) > 1}
+
+
 # --- Files ----------------------------------------------------------------
 
 
-def decode_bytes(data: bytes, path: str) -> str:
-    """UTF-8 (BOM or not), else GB18030, which Chinese archives often use; LF newlines."""
-    if data.startswith(b"\xef\xbb\xbf"):
+def decode_file(data: bytes, path: str) -> tuple[str, dict[str, Any]]:
+    """(text, source_format): UTF-8 (BOM or not), else GB18030, which Chinese archives often
+    use. A file with CRLF on every line is read with LF and remembers "\r\n"; mixed line
+    endings stay as they are, so the text and its format give back the file's bytes."""
+    bom = data.startswith(b"\xef\xbb\xbf")
+    if bom:
         data = data[3:]
+    encoding = "utf-8"
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         try:
-            text = data.decode("gb18030")
+            text, encoding = data.decode("gb18030"), "gb18030"
         except UnicodeDecodeError:
             raise DocumentError(path, "file is neither UTF-8 nor GB18030 text") from None
     if "\x00" in text:
         raise DocumentError(path, "file contains NUL bytes: not a text document")
-    return text.replace("\r\n", "\n")
+    newline = "\n"
+    crlf = text.count("\r\n")
+    if crlf and crlf == text.count("\n"):
+        text, newline = text.replace("\r\n", "\n"), "\r\n"
+    return text, {"encoding": encoding, "bom": bom, "newline": newline}
+
+
+def encode_file(text: str, source_format: dict[str, Any]) -> bytes:
+    """The inverse of decode_file(): a document's text as the bytes of its file."""
+    newline = source_format.get("newline", "\n")
+    if newline != "\n":
+        text = text.replace("\n", newline)
+    data = text.encode(source_format.get("encoding", "utf-8"))
+    return b"\xef\xbb\xbf" + data if source_format.get("bom") else data
+
+
+def decode_bytes(data: bytes, path: str) -> str:
+    return decode_file(data, path)[0]
 
 
 def content_hash(data: bytes) -> str:
@@ -376,9 +517,18 @@ def parse_text(
 ) -> NoticeDocument:
     """Parse a document's text; raise DocumentError naming the file (and line)."""
     zone = zone or zoneinfo.ZoneInfo("Asia/Shanghai")
-    metadata, body, _handler = split_front_matter(text, source_path)
+    metadata, body, handler = split_front_matter(text, source_path)
     metadata = {str(key): value for key, value in metadata.items()}
     warnings: list[str] = []
+
+    def warn(line: int | None, message: str) -> None:
+        warnings.append(str(DocumentError(source_path, message, line)))
+
+    front_matter = text[: len(text) - len(body)]
+    if isinstance(handler, TextYAMLHandler):
+        for key, lines in _duplicate_keys(front_matter).items():
+            shown = ", ".join(str(line) for line in lines)
+            warn(lines[-1], f"key {key!r} appears on lines {shown}; the last one is used")
 
     raw_title = metadata.get("title")
     if isinstance(raw_title, dict | list) or raw_title is None or not str(raw_title).strip():
@@ -407,21 +557,18 @@ def parse_text(
                 _key_line(text, "urlname"),
             )
 
-    date_value = metadata.get("date")
-    if date_value is None or str(date_value).strip() == "":
-        if fallback_date is None:
-            raise DocumentError(source_path, "missing date", _key_line(text, "date"))
-        date = fallback_date
-        warnings.append("no date in front matter; using the file's modification time")
-    else:
-        try:
-            date = parse_date(date_value, zone)
-            # Both conversions happen later (database, export); out of range fails here instead.
-            date.astimezone(dt.UTC), date.astimezone(zone)
-        except (ValueError, OverflowError) as exc:
-            raise DocumentError(
-                source_path, f"invalid date: {exc}", _key_line(text, "date")
-            ) from None
+    date, date_source = _document_date(
+        metadata.get("date"), text, source_path, zone, fallback_date, warn
+    )
+    updated = None
+    for key in UPDATED_KEYS:
+        value = metadata.get(key)
+        if value is not None and str(value).strip() and not isinstance(value, dict | list):
+            try:
+                updated = _checked_date(parse_date(value, zone), zone)
+            except (ValueError, OverflowError) as exc:
+                warn(_key_line(text, key), f"ignored {key}: {exc}")
+            break
 
     tags = as_text_list(metadata.get("tags"))
     for tag in tags:
@@ -469,6 +616,10 @@ def parse_text(
         extra=extra,
         source_path=source_path,
         warnings=warnings,
+        date_source=date_source,
+        updated=updated,
+        slug=post_slug(source_path, metadata.get("slug")),
+        front_matter=front_matter,
     )
 
 
@@ -504,10 +655,11 @@ def parse_bytes(
 ) -> NoticeDocument:
     if max_bytes is not None and len(data) > max_bytes:
         raise DocumentError(source_path, file_too_large_message(len(data), max_bytes))
-    text = decode_bytes(data, source_path)
+    text, source_format = decode_file(data, source_path)
     fallback = dt.datetime.fromtimestamp(mtime, dt.UTC) if mtime is not None else None
     document = parse_text(text, source_path=source_path, zone=zone, fallback_date=fallback)
     document.content_hash = content_hash(data)
+    document.source_format = source_format
     return document
 
 

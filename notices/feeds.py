@@ -25,8 +25,9 @@ FEED_LENGTH = 30
 
 
 def notice_updated_at(notice: Notice) -> dt.datetime:
-    """When the notice's page last changed: its date, last import or last edit."""
-    return max(d for d in (notice.date, notice.imported_at, notice.edited_at) if d)
+    """When the notice last changed: its date, the author's `updated:` or an admin edit.
+    Not the import time: a first import would make every notice look changed today."""
+    return max(d for d in (notice.date, notice.updated, notice.edited_at) if d)
 
 
 class AtomWithSourceFeed(Atom1Feed):

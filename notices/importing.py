@@ -38,7 +38,8 @@ from notices.documents import (
     file_too_large_message,
     parse_bytes,
 )
-from notices.models import Category, Notice, TaggedNotice
+from notices.models import Category, Notice, OldAddress, TaggedNotice
+from notices.permalinks import old_addresses
 from notices.search import index_notices
 
 # Cached values are keyed by the data version (notices/caching.py); a long import renews
@@ -46,6 +47,9 @@ from notices.search import index_notices
 CACHE_BUMP_SECONDS = 10.0
 # An import that writes this many notices refreshes PostgreSQL's planner statistics.
 ANALYZE_AFTER_ROWS = 1000
+
+# What a body that names other posts contains (Hexo's post_link and post_path tags).
+POST_LINK_MARK = "{% post_"
 
 # Errors of the connection or the server, as opposed to a row the database refuses.
 DATABASE_GONE = (OperationalError, InterfaceError)
@@ -55,7 +59,8 @@ Log = Callable[[str, str], None]
 
 NOTICE_FIELDS = (
     "title", "raw_title", "site", "domain", "date", "body", "body_html", "summary",
-    "source_url", "extra", "source_path", "content_hash", "imported_at",
+    "source_url", "extra", "source_path", "content_hash", "imported_at", "date_source",
+    "updated", "slug", "front_matter", "source_format", "archive_root",
 )  # fmt: skip
 
 
@@ -88,6 +93,15 @@ class ImportReport:
 class ArchiveFile(NamedTuple):
     path: Path
     source_path: str  # relative to the archive root, with forward slashes
+    root: str = ""  # the resolved archive root: the same relative path elsewhere is another file
+
+
+class Planned(NamedTuple):
+    """A file's document to write: a new notice, or an update of `existing_id`."""
+
+    document: NoticeDocument
+    root: str
+    existing_id: int | None = None
 
 
 class Existing(NamedTuple):
@@ -96,6 +110,13 @@ class Existing(NamedTuple):
     source_path: str
     content_hash: str
     edited: bool
+    root: str = ""
+
+    def where(self, root: str) -> str:
+        """The file, as an error about a file in `root` names it."""
+        if self.root and self.root != root:
+            return f"{self.source_path} (in {self.root})"
+        return self.source_path
 
 
 def find_documents(root: Path) -> Iterator[ArchiveFile]:
@@ -105,8 +126,9 @@ def find_documents(root: Path) -> Iterator[ArchiveFile]:
     """
     root = root.resolve()
     if root.is_file():
-        yield ArchiveFile(root, root.name)
+        yield ArchiveFile(root, root.name, str(root.parent))
         return
+    root_text = str(root)
 
     visited: set[Path] = set()
 
@@ -128,7 +150,7 @@ def find_documents(root: Path) -> Iterator[ArchiveFile]:
                 # Slicing the string, not Path.relative_to(): that was a third of the time
                 # of re-importing an unchanged archive (issue 5).
                 relative = entry.path[prefix_length:].replace(os.sep, "/")
-                yield ArchiveFile(Path(entry.path), relative)
+                yield ArchiveFile(Path(entry.path), relative, root_text)
 
     prefix_length = len(os.path.join(str(root), ""))
     yield from walk(root)
@@ -148,7 +170,7 @@ def import_archive(
     started = time.perf_counter()
     run = _ImportRun(dry_run=dry_run, overwrite=overwrite, log=log or (lambda kind, msg: None))
     files = [archive_file for root in roots for archive_file in find_documents(root)]
-    run.all_paths = {f.source_path for f in files}
+    run.all_paths = {(f.root, f.source_path) for f in files}
     batches = [files[start : start + batch_size] for start in range(0, len(files), batch_size)]
     done = 0
     # closing(): an import stopped by an exception (a lost database, Ctrl-C) ends its worker
@@ -261,7 +283,7 @@ def _read_ahead(run: _ImportRun, batches: list[list[ArchiveFile]]) -> Iterator[l
         known = {}
         if not run.overwrite:
             for archive_file in batch:
-                existing = run.by_path.get(archive_file.source_path)
+                existing = run.known_file(archive_file)
                 if existing:
                     known[archive_file.source_path] = existing.content_hash
         if len(known) == len(batch):
@@ -297,8 +319,10 @@ class _ImportRun:
         self.report = ImportReport(dry_run=dry_run)
         self.zone = zoneinfo.ZoneInfo(settings.NOTICES_ARCHIVE_TZ)
         self.max_bytes = settings.NOTICES_MAX_FILE_BYTES
-        self.all_paths: set[str] = set()
-        self.by_path: dict[str, Existing] = {}
+        self.all_paths: set[tuple[str, str]] = set()
+        # (archive root, source path) -> notice; root "" for notices imported before roots
+        # were kept, which any root may claim.
+        self.by_path: dict[tuple[str, str], Existing] = {}
         self.by_urlname: dict[str, Existing] = {}
         # Edited since import, decided by the database: parsing two datetimes per row was
         # a third of the time of re-importing an unchanged archive (issue 5).
@@ -307,15 +331,18 @@ class _ImportRun:
             Q(edited_at__isnull=False) & newer_edit, output_field=BooleanField()
         )
         rows = Notice.objects.annotate(edited_since_import=edited_since_import).values_list(
-            "id", "urlname", "source_path", "content_hash", "edited_since_import"
+            "id", "urlname", "source_path", "content_hash", "edited_since_import", "archive_root"
         )
         for row in rows.iterator(chunk_size=5000):
-            existing = Existing(row[0], row[1], row[2], row[3], bool(row[4]))
+            existing = Existing(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
             self.by_urlname[existing.urlname] = existing
             if existing.source_path:
-                self.by_path[existing.source_path] = existing
+                self.by_path[(existing.root, existing.source_path)] = existing
         # urlname -> the file that claimed it in this run (duplicates name both files).
-        self.claimed: dict[str, str] = {}
+        self.claimed: dict[str, tuple[str, str]] = {}
+        # Notices written in this run whose body links to other posts by name
+        # ({% post_link %}): rendered again once every file of the run is in.
+        self.linking_ids: list[int] = []
         # Notices a file of this run still accounts for; --prune deletes the rest.
         self.kept_ids: set[int] = set()
         self.categories = _CategoryCache()
@@ -345,42 +372,32 @@ class _ImportRun:
         self.log("error", message)
 
     def import_batch(self, batch: Iterable[ArchiveFile]) -> None:
-        creates: list[NoticeDocument] = []
-        updates: list[tuple[int, NoticeDocument]] = []
-        for archive_file in batch:
-            planned = self.plan(archive_file)
-            if planned is None:
-                continue
-            existing_id, document = planned
-            if existing_id is None:
-                creates.append(document)
-            else:
-                updates.append((existing_id, document))
-        if self.dry_run or not (creates or updates):
-            self.report.created += len(creates)
-            self.report.updated += len(updates)
+        planned = [p for p in map(self.plan, batch) if p is not None]
+        if self.dry_run or not planned:
+            self.count(planned)
             return
-        if self.try_write(creates, updates) is None:
+        if self.try_write(planned) is None:
             return
         # Find the file the database refuses; keep every other one.
-        for document in creates:
-            self.write_alone([document], [])
-        for existing_id, document in updates:
-            self.write_alone([], [(existing_id, document)])
+        for one in planned:
+            refused = self.try_write([one])
+            if refused is not None:
+                self.fail(
+                    f"{one.document.source_path}: the database refused this notice: {refused}"
+                )
 
-    def write_alone(self, creates: list[NoticeDocument], updates: list[tuple[int, NoticeDocument]]):
-        refused = self.try_write(creates, updates)
-        if refused is not None:
-            document = creates[0] if creates else updates[0][1]
-            self.fail(f"{document.source_path}: the database refused this notice: {refused}")
+    def count(self, planned: list[Planned]) -> None:
+        for one in planned:
+            if one.existing_id is None:
+                self.report.created += 1
+            else:
+                self.report.updated += 1
 
-    def try_write(
-        self, creates: list[NoticeDocument], updates: list[tuple[int, NoticeDocument]]
-    ) -> Exception | None:
+    def try_write(self, planned: list[Planned]) -> Exception | None:
         """Write in one transaction and count it; return the error if the database refused."""
         try:
             with transaction.atomic():
-                self.write(creates, updates)
+                self.write(planned)
         except DATABASE_GONE:
             # The server went away (restart, lost connection), not a file's fault: retrying each
             # file would report every one as refused. Stop; this batch was rolled back and a
@@ -390,18 +407,30 @@ class _ImportRun:
             self.categories.forget_unsaved()
             self.tags.forget_unsaved()
             return exc
-        self.report.created += len(creates)
-        self.report.updated += len(updates)
-        for document in creates:
-            self.log("created", document.source_path)
-        for _, document in updates:
-            self.log("updated", document.source_path)
+        self.count(planned)
+        for one in planned:
+            self.log("created" if one.existing_id is None else "updated", one.document.source_path)
         return None
 
-    def plan(self, archive_file: ArchiveFile) -> tuple[int | None, NoticeDocument] | None:
-        """Decide what one file means: None (skip) or (existing id or None, document)."""
+    def known_file(self, archive_file: ArchiveFile) -> Existing | None:
+        """The notice imported from this file before, if any."""
+        return self.by_path.get((archive_file.root, archive_file.source_path)) or self.by_path.get(
+            ("", archive_file.source_path)
+        )
+
+    def file_is_gone(self, existing: Existing, root: str) -> bool:
+        """Whether the file `existing` came from has left `root` (a move or a rename)."""
+        if existing.root not in ("", root) or not existing.source_path:
+            return False
+        if (root, existing.source_path) in self.all_paths:
+            return False
+        return not (Path(root) / existing.source_path).exists()
+
+    def plan(self, archive_file: ArchiveFile) -> Planned | None:
+        """Decide what one file means: None (skip), or the document to create or update."""
         source_path = archive_file.source_path
-        known = self.by_path.get(source_path)
+        this_file = (archive_file.root, source_path)
+        known = self.known_file(archive_file)
         if known:
             # Even a file that now fails keeps its notice: nothing is lost to a bad edit.
             self.kept_ids.add(known.id)
@@ -416,33 +445,28 @@ class _ImportRun:
             return None
         if known_hash and loaded.hash == known_hash:
             self.report.unchanged += 1
-            self.claimed.setdefault(known.urlname, source_path)
+            self.claimed.setdefault(known.urlname, this_file)
             return None
         document = loaded.document
         if loaded.rendered:
             self.rendered[source_path] = loaded.rendered
         for warning in document.warnings:
-            self.log("warning", f"{source_path}: {warning}")
+            self.log("warning", warning)
 
         other_file = self.claimed.get(document.urlname)
-        if other_file and other_file != source_path:
-            self.fail(
-                f"{source_path}: duplicate urlname {document.urlname!r}, "
-                f"already used by {other_file}"
-            )
-            return None
+        if other_file and other_file != this_file:
+            return self.reject_duplicate(document, other_file[1])
         target = self.by_urlname.get(document.urlname)
-        if target and target.source_path != source_path and target.source_path in self.all_paths:
-            self.fail(
-                f"{source_path}: duplicate urlname {document.urlname!r}, "
-                f"already used by {target.source_path}"
-            )
-            return None
-        self.claimed[document.urlname] = source_path
+        if target and target is not known and not self.file_is_gone(target, archive_file.root):
+            # Another file's notice, in this folder or another, in this run or an earlier
+            # one: taking it over would silently replace that notice (issue 9).
+            return self.reject_duplicate(document, target.where(archive_file.root))
+        self.claimed[document.urlname] = this_file
         if target is None and known and known.urlname not in self.claimed:
             target = known  # the file's urlname changed: the same notice, renamed
+        planned = Planned(document, archive_file.root, target.id if target else None)
         if target is None:
-            return None, document
+            return planned
         self.kept_ids.add(target.id)
         if target.edited and not self.overwrite:
             self.report.conflicts += 1
@@ -458,26 +482,31 @@ class _ImportRun:
         if same_file and not target.edited:
             self.report.unchanged += 1  # --overwrite of an unedited, unchanged notice
             return None
-        return target.id, document
+        return planned
 
-    def write(self, creates: list[NoticeDocument], updates: list[tuple[int, NoticeDocument]]):
+    def reject_duplicate(self, document: NoticeDocument, other_file: str) -> None:
+        self.fail(
+            f"{document.source_path}: duplicate urlname {document.urlname!r}, "
+            f"already used by {other_file}"
+        )
+
+    def write(self, planned: list[Planned]) -> None:
         now = timezone.now()
-        new_notices = [self.build(document, now) for document in creates]
-        changed_notices = []
-        for existing_id, document in updates:
-            notice = self.build(document, now)
-            notice.id = existing_id
-            changed_notices.append(notice)
+        notices = [self.build(one, now) for one in planned]
+        new_notices = [
+            n for n, one in zip(notices, planned, strict=True) if one.existing_id is None
+        ]
+        changed_notices = [n for n in notices if n.id is not None]
         Notice.objects.bulk_create(new_notices)
         if changed_notices:
             Notice.objects.bulk_update(changed_notices, [*NOTICE_FIELDS, "urlname"])
             changed_ids = [notice.id for notice in changed_notices]
             TaggedNotice.objects.filter(content_object_id__in=changed_ids).delete()
             Notice.categories.through.objects.filter(notice_id__in=changed_ids).delete()
+            OldAddress.objects.filter(notice_id__in=changed_ids).delete()
 
-        documents = [*creates, *(document for _, document in updates)]
-        written = list(zip(documents, [*new_notices, *changed_notices], strict=True))
-        category_rows, tag_rows = [], []
+        written = [(one.document, notice) for one, notice in zip(planned, notices, strict=True)]
+        category_rows, tag_rows, addresses = [], [], []
         for document, notice in written:
             # In the document's order (an export writes the paths back in row order).
             category_ids = dict.fromkeys(
@@ -485,34 +514,65 @@ class _ImportRun:
             )
             category_rows += [(notice.id, category_id) for category_id in category_ids]
             tag_rows += [(notice.id, tag_id) for tag_id in self.tags.ids(document.tags)]
+            addresses += [
+                OldAddress(path=path, notice_id=notice.id) for path in self.old_addresses(document)
+            ]
+            if POST_LINK_MARK in document.body:
+                self.linking_ids.append(notice.id)
         insert_links(Notice.categories.through, ("notice", "category"), category_rows)
         insert_links(TaggedNotice, ("content_object", "tag"), tag_rows)
+        # Two notices claiming one old address: the first keeps it.
+        OldAddress.objects.bulk_create(addresses, ignore_conflicts=True)
         # Notices written in this batch are final here: the place to index them for search.
         index_notices(notice for _, notice in written)
         # Bulk writes send no signals: cached pages and counts expire with this transaction.
         self.bump_cache_version()
         self.categories.mark_saved()
         self.tags.mark_saved()
-        for document, notice in written:
+        for one, notice in zip(planned, notices, strict=True):
+            document = one.document
             existing = Existing(
-                notice.id, notice.urlname, document.source_path, document.content_hash, False
-            )
+                notice.id, notice.urlname, document.source_path, document.content_hash, False,
+                one.root,
+            )  # fmt: skip
             self.by_urlname[notice.urlname] = existing
-            self.by_path[document.source_path] = existing
+            self.by_path[(one.root, document.source_path)] = existing
             self.kept_ids.add(notice.id)
 
-    def build(self, document: NoticeDocument, now: dt.datetime) -> Notice:
+    def old_addresses(self, document: NoticeDocument) -> list[str]:
+        """Where the post was on its old site (notices/permalinks.py)."""
+        return old_addresses(
+            slug=document.slug,
+            date=document.date,
+            date_source=document.date_source,
+            extra=document.extra,
+            source_path=document.source_path,
+            pattern=settings.NOTICES_PERMALINK,
+            zone=self.zone,
+            categories=document.category_paths,
+            title=document.raw_title,
+        )
+
+    def build(self, planned: Planned, now: dt.datetime) -> Notice:
+        document = planned.document
         notice = Notice(
+            id=planned.existing_id,
             urlname=document.urlname,
             title=document.title,
             raw_title=document.raw_title,
             site=document.site,
             domain=document.domain,
             date=document.date,
+            date_source=document.date_source,
+            updated=document.updated,
+            slug=document.slug,
             body=document.body,
             source_url=document.source_url,
             extra=document.extra,
             source_path=document.source_path,
+            archive_root=planned.root,
+            front_matter=document.front_matter,
+            source_format=document.source_format,
             content_hash=document.content_hash,
             imported_at=now,
         )

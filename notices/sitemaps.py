@@ -19,7 +19,7 @@ class NoticeSitemap(Sitemap):
     limit = 2_000
 
     def items(self) -> QuerySet[Notice]:
-        return Notice.objects.published().only("urlname", "date", "imported_at", "edited_at")
+        return Notice.objects.published().only("urlname", "date", "updated", "edited_at")
 
     def lastmod(self, notice: Notice) -> dt.datetime:
         return notice_updated_at(notice)
@@ -27,7 +27,7 @@ class NoticeSitemap(Sitemap):
     def get_latest_lastmod(self) -> dt.datetime | None:
         # The default walks every notice through lastmod(); three maxima in one query do.
         latest = Notice.objects.published().aggregate(
-            date=Max("date"), imported=Max("imported_at"), edited=Max("edited_at")
+            date=Max("date"), updated=Max("updated"), edited=Max("edited_at")
         )
         return max((value for value in latest.values() if value), default=None)
 

@@ -10,6 +10,7 @@ from notices.documents import (
     category_paths,
     decode_bytes,
     derive_urlname,
+    encode_file,
     parse_bytes,
     parse_date,
     parse_text,
@@ -189,7 +190,9 @@ class ParseTests(TestCase):
         fallback = dt.datetime(2022, 5, 1, tzinfo=dt.UTC)
         document = parse(document_text(date=None), fallback_date=fallback)
         self.assertEqual(document.date, fallback)
+        self.assertEqual(document.date_source, "file_mtime")
         self.assertEqual(len(document.warnings), 1)
+        self.assertIn("modification time", document.warnings[0])
 
     def test_it_reads_toml_and_json_front_matter(self) -> None:
         toml = '+++\ntitle = "TOML 通知"\ndate = 2020-01-31T15:31:34\ntags = ["a"]\n+++\n正文\n'
@@ -252,7 +255,8 @@ class RejectionTests(TestCase):
         self.assertRejected("# 只是正文\n", "no front matter", 1)
 
     def test_it_rejects_an_unparseable_date_naming_its_line(self) -> None:
-        self.assertRejected(document_text(date="2018-09-27 及 2018-09-28"), "invalid date", 3)
+        # Nothing to fall back on: no leading date, no date in the file name.
+        self.assertRejected(document_text(date="下周一"), "invalid date", 3)
 
     def test_it_rejects_unusable_urlnames(self) -> None:
         self.assertRejected(document_text(urlname="a/b"), "urlname", 4)
@@ -268,3 +272,126 @@ class RejectionTests(TestCase):
             parse(text)
         # Not a benchmark: an unbounded expansion would take minutes and gigabytes.
         self.assertLess(time.perf_counter() - started, 5)
+
+
+class HexoDateTests(TestCase):
+    """Dates as Hexo and Jekyll choose them (issue 9)."""
+
+    mtime = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
+
+    def parse_at(self, path: str, date: str | None) -> object:
+        return parse_text(
+            document_text(date=date), source_path=path, zone=SHANGHAI, fallback_date=self.mtime
+        )
+
+    def test_an_undated_post_takes_the_date_in_its_file_name(self) -> None:
+        document = self.parse_at("posts/2019-4-05-spring-sports-day.md", None)
+        self.assertEqual(document.date, dt.datetime(2019, 4, 5, tzinfo=SHANGHAI))
+        self.assertEqual(document.date_source, "file_name")
+        self.assertEqual(document.warnings, [
+            "posts/2019-4-05-spring-sports-day.md: no date in front matter; "
+            "using the date in the file name (2019-04-05)"
+        ])  # fmt: skip
+
+    def test_an_undated_post_takes_the_date_of_its_folders(self) -> None:
+        document = self.parse_at("2021/03/09/library-hours.md", None)
+        self.assertEqual(document.date, dt.datetime(2021, 3, 9, tzinfo=SHANGHAI))
+        self.assertEqual(document.date_source, "file_name")
+
+    def test_without_a_date_in_the_name_the_modification_time_is_the_last_resort(self) -> None:
+        document = self.parse_at("notes/library-hours.md", None)
+        self.assertEqual((document.date, document.date_source), (self.mtime, "file_mtime"))
+
+    def test_an_impossible_file_name_date_is_not_used(self) -> None:
+        document = self.parse_at("2021-02-30-nothing.md", None)
+        self.assertEqual(document.date_source, "file_mtime")
+
+    def test_a_written_date_wins_over_the_file_name(self) -> None:
+        document = self.parse_at("2019-04-05-x.md", "2019-04-03 10:00:00")
+        self.assertEqual(document.date, dt.datetime(2019, 4, 3, 10, tzinfo=SHANGHAI))
+        self.assertEqual((document.date_source, document.warnings), ("front_matter", []))
+
+    def test_trailing_garbage_keeps_the_leading_date_with_a_warning_naming_the_line(self):
+        document = self.parse_at("a.md", "2024-06-01 至 2024-06-03")
+        self.assertEqual(document.date, dt.datetime(2024, 6, 1, tzinfo=SHANGHAI))
+        self.assertEqual(document.date_source, "front_matter")
+        self.assertEqual(len(document.warnings), 1)
+        self.assertTrue(document.warnings[0].startswith("a.md:3: date '2024-06-01 至"))
+
+    def test_full_width_digits_and_colons(self) -> None:
+        document = self.parse_at("a.md", "２０２４－０６－０１ １４：３０")
+        self.assertEqual(document.date, dt.datetime(2024, 6, 1, 14, 30, tzinfo=SHANGHAI))
+        garbled = self.parse_at("a.md", "2024-06-01 9：30：0xx0")
+        self.assertEqual(garbled.date, dt.datetime(2024, 6, 1, 9, 30, tzinfo=SHANGHAI))
+        self.assertEqual(len(garbled.warnings), 1)
+
+    def test_garbage_with_no_leading_date_falls_back_to_the_file_name(self) -> None:
+        document = self.parse_at("2023-10-08-open-day.md", "待定")
+        self.assertEqual(document.date, dt.datetime(2023, 10, 8, tzinfo=SHANGHAI))
+        self.assertEqual(document.date_source, "file_name")
+        self.assertIn("invalid date", document.warnings[0])
+
+    def test_updated_is_read(self) -> None:
+        text = document_text().replace("date:", "updated: 2024-02-01 08:00:00\ndate:")
+        document = parse(text)
+        self.assertEqual(document.updated, dt.datetime(2024, 2, 1, 8, tzinfo=SHANGHAI))
+        self.assertEqual(document.extra["updated"], "2024-02-01 08:00:00")
+
+    def test_an_unreadable_updated_is_ignored_with_a_warning(self) -> None:
+        text = document_text().replace("date:", "updated: 很久以前\ndate:")
+        document = parse(text)
+        self.assertIsNone(document.updated)
+        self.assertIn("ignored updated", document.warnings[0])
+
+
+class HexoSlugTests(TestCase):
+    def test_the_slug_is_the_file_name_without_its_date(self) -> None:
+        document = parse_text(document_text(), source_path="p/2018-11-10-lab-open-day.md")
+        self.assertEqual(document.slug, "lab-open-day")
+
+    def test_a_slug_in_front_matter_wins(self) -> None:
+        text = document_text().replace("date:", "slug: 'open-day'\ndate:")
+        self.assertEqual(parse(text).slug, "open-day")
+
+    def test_a_name_without_a_date_is_kept_whole(self) -> None:
+        self.assertEqual(parse_text(document_text(), source_path="about.md").slug, "about")
+
+
+class FrontMatterAsWrittenTests(TestCase):
+    def test_front_matter_and_body_are_the_file_text(self) -> None:
+        text = "---\ntitle: 通知  \n\n# a comment\ndate: 2020-01-31\ntags: \n---  \n\n正文\n"
+        document = parse(text)
+        self.assertEqual(document.front_matter + document.body, text)
+        self.assertEqual(document.body, "\n正文\n")
+
+    def test_crlf_files_are_read_with_lf_and_remember_it(self) -> None:
+        data = document_text().replace("\n", "\r\n").encode()
+        document = parse_bytes(data, source_path="a.md", zone=SHANGHAI)
+        self.assertEqual(document.source_format, {"encoding": "utf-8", "bom": False,
+                                                  "newline": "\r\n"})  # fmt: skip
+        self.assertEqual(encode_file(document.front_matter + document.body,
+                                     document.source_format), data)  # fmt: skip
+
+    def test_mixed_line_endings_are_kept_as_written(self) -> None:
+        data = ("---\r\ntitle: 通知\ndate: 2020-01-31\r\n---\r\n第一行\r\n第二行\n").encode()
+        document = parse_bytes(data, source_path="a.md", zone=SHANGHAI)
+        self.assertEqual(document.title, "通知")
+        self.assertEqual(document.body, "第一行\r\n第二行\n")
+        self.assertEqual(document.source_format["newline"], "\n")
+        text = document.front_matter + document.body
+        self.assertEqual(encode_file(text, document.source_format), data)
+
+    def test_bom_and_gb18030_are_remembered(self) -> None:
+        for data in (b"\xef\xbb\xbf" + document_text().encode(), document_text().encode("gb18030")):
+            document = parse_bytes(data, source_path="a.md", zone=SHANGHAI)
+            text = document.front_matter + document.body
+            self.assertEqual(encode_file(text, document.source_format), data)
+
+    def test_duplicate_keys_are_imported_with_a_warning_naming_the_line(self) -> None:
+        text = document_text().replace("date:", "video: a.mp4\nvideo: b.mp4\ndate:")
+        document = parse(text)
+        self.assertEqual(document.extra["video"], "b.mp4")
+        self.assertEqual(len(document.warnings), 1)
+        self.assertRegex(
+            document.warnings[0], r"^notices/a.md:4: key 'video' appears on lines 3, 4"
+        )

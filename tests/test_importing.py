@@ -10,7 +10,8 @@ from django.utils import timezone
 from taggit.models import Tag
 
 from notices.importing import _ImportRun, find_documents, import_archive
-from notices.models import Category, Notice
+from notices.models import Category, Notice, OldAddress
+from notices.permalinks import normalize_address
 from tests.helpers import document_text, write_document
 
 
@@ -244,10 +245,10 @@ class DatabaseRefusalTests(ImportTestCase):
             self.write(f"{n}.md", n, tags=[f"标签{n}"])
         real_build = _ImportRun.build
 
-        def build(run, document, now):
-            if document.source_path == "3.md":
+        def build(run, planned, now):
+            if planned.document.source_path == "3.md":
                 raise DatabaseError("value too long")
-            return real_build(run, document, now)
+            return real_build(run, planned, now)
 
         with mock.patch.object(_ImportRun, "build", build):
             report = self.run_import(batch_size=10)
@@ -288,3 +289,90 @@ class SymlinkTests(ImportTestCase):
             (self.root / "loop").symlink_to(self.root, target_is_directory=True)
             found = [f.source_path for f in find_documents(self.root)]
         self.assertEqual(found, ["a.md"])
+
+
+class ArchiveFolderTests(ImportTestCase):
+    """A urlname belongs to one file, across runs and import folders (issue 9)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self._other = tempfile.TemporaryDirectory()
+        self.other_root = Path(self._other.name)
+
+    def tearDown(self) -> None:
+        self._other.cleanup()
+        super().tearDown()
+
+    def test_a_urlname_held_by_a_file_of_another_folder_is_rejected_naming_both(self) -> None:
+        self.write("a.md", 1)
+        self.run_import()
+        write_document(self.other_root, "x.md", urlname=urlname(1), title="别校->另一则 | b.edu.cn")
+        report = import_archive([self.other_root])
+        self.assertEqual((report.created, report.updated, report.failed), (0, 0, 1))
+        self.assertIn("x.md: duplicate urlname", report.errors[0])
+        self.assertIn(f"a.md (in {self.root.resolve()})", report.errors[0])
+        notice = Notice.objects.get()
+        self.assertEqual((notice.source_path, notice.site), ("a.md", "青岚大学"))
+        # Importing the first folder again finds its notice as it was.
+        self.assertEqual(self.run_import().unchanged, 1)
+
+    def test_the_same_relative_path_in_two_folders_is_two_notices(self) -> None:
+        self.write("a.md", 1)
+        write_document(self.other_root, "a.md", urlname=urlname(2))
+        report = import_archive([self.root, self.other_root])
+        self.assertEqual((report.created, report.failed), (2, 0))
+        roots = set(Notice.objects.values_list("archive_root", flat=True))
+        self.assertEqual(roots, {str(self.root.resolve()), str(self.other_root.resolve())})
+        self.assertEqual(import_archive([self.root, self.other_root]).unchanged, 2)
+
+    def test_a_file_renamed_in_its_folder_between_runs_stays_an_update(self) -> None:
+        path = self.write("a.md", 1)
+        self.run_import()
+        original_id = Notice.objects.get().id
+        path.rename(self.root / "b.md")
+        report = self.run_import()
+        self.assertEqual((report.updated, report.created, report.failed), (1, 0, 0))
+        self.assertEqual(Notice.objects.get().id, original_id)
+        self.assertEqual(Notice.objects.get().source_path, "b.md")
+
+    def test_a_copy_beside_the_original_is_rejected_even_in_a_later_run(self) -> None:
+        self.write("a.md", 1)
+        self.run_import()
+        self.write("copy.md", 1, title="复制->副本 | c.edu.cn")
+        report = self.run_import()
+        self.assertEqual((report.failed, report.unchanged, report.updated), (1, 1, 0))
+        self.assertEqual(Notice.objects.get().source_path, "a.md")
+
+
+class HexoFieldTests(ImportTestCase):
+    def test_what_the_file_says_is_kept_for_a_faithful_export(self) -> None:
+        data = document_text(date=None, extra_front_matter="updated: 2024-03-02 10:00:00\n")
+        (self.root / "2024-03-01-lab-open-day.md").write_bytes(data.replace("\n", "\r\n").encode())
+        self.run_import()
+        notice = Notice.objects.get()
+        self.assertEqual(notice.date_source, "file_name")
+        self.assertEqual(timezone.localtime(notice.date).date().isoformat(), "2024-03-01")
+        self.assertEqual(
+            timezone.localtime(notice.updated).isoformat(), "2024-03-02T10:00:00+08:00"
+        )
+        self.assertEqual(notice.slug, "lab-open-day")
+        self.assertEqual(notice.source_format, {"encoding": "utf-8", "bom": False,
+                                                "newline": "\r\n"})  # fmt: skip
+        self.assertEqual(notice.front_matter + notice.body, data)
+        self.assertEqual(notice.archive_root, str(self.root.resolve()))
+        warnings = [message for kind, message in self.log if kind == "warning"]
+        self.assertEqual(warnings, ["2024-03-01-lab-open-day.md: no date in front matter; "
+                                    "using the date in the file name (2024-03-01)"])  # fmt: skip
+
+    def test_old_addresses_are_recorded_and_follow_the_file(self) -> None:
+        path = self.root / "2018-11-10-lab-open-day.md"
+        path.write_text(document_text(date="2018-11-10 09:00:00"), encoding="utf-8")
+        self.run_import()
+        notice = Notice.objects.get()
+        expected = normalize_address("/2018/11/10/lab-open-day/")
+        self.assertIn(expected, set(notice.old_addresses.values_list("path", flat=True)))
+        path.write_text(document_text(date="2018-11-12 09:00:00"), encoding="utf-8")
+        self.run_import()
+        paths = set(OldAddress.objects.values_list("path", flat=True))
+        self.assertNotIn(expected, paths)
+        self.assertIn(normalize_address("/2018/11/12/lab-open-day/"), paths)
