@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
+from notices.permalinks import DEFAULT_PERMALINK
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -166,6 +168,16 @@ _SPARE_CORES = (os.cpu_count() or 2) - 2
 NOTICES_IMPORT_WORKERS = env_int("NOTICES_IMPORT_WORKERS", max(0, min(4, _SPARE_CORES)))
 # Larger archive files are rejected with a clear error, never read into memory (issue 6).
 NOTICES_MAX_FILE_BYTES = env_int("NOTICES_MAX_FILE_BYTES", 5 * 1024 * 1024)
+# Old addresses (issue 9): the old site's permalink patterns, comma-separated (Hexo's or
+# Jekyll's placeholders, or a Jekyll style name); the importer stores each notice's addresses
+# under them and a request for one is answered with a 301. Set your _config.yml's `permalink`.
+# The default: Hexo's default, Jekyll's default, and Jekyll's common year-and-title form.
+NOTICES_PERMALINK = os.environ.get("NOTICES_PERMALINK", "") or DEFAULT_PERMALINK
+# The old site's static files (Hexo's source/ folder: /images/a.png is <dir>/images/a.png),
+# served for addresses nothing else answers; unset, such links stay 404 as written.
+NOTICES_ASSET_DIR = (
+    Path(os.environ["NOTICES_ASSET_DIR"]) if os.environ.get("NOTICES_ASSET_DIR") else None
+)
 
 # --- Security (issue 6) ----------------------------------------------------------------------
 # Nothing from the archive may run in a reader's browser: no inline or foreign script at all.
