@@ -420,7 +420,10 @@ def _document_date(
             problem = f"invalid date: {exc}"
         leading = leading_date(value, zone)
         if leading is not None:
-            warn(line, f"date {str(value).strip()!r} has text after the date; using {leading}")
+            warn(
+                line,
+                f"date {str(value).strip()!r} has text after the date; using {leading:%Y-%m-%d %H:%M}",
+            )
             return leading, "front_matter"
     from_name = file_name_date(source_path, zone)
     if from_name is not None:
