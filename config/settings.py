@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "notices.middleware.AdminLoginThrottleMiddleware",
     "notices.middleware.DatabaseUnavailableMiddleware",
+    # Last: it sees a view's 404 before APPEND_SLASH does (old addresses, archive files).
+    "notices.old_urls.OldAddressFallbackMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -29,6 +29,8 @@ app_name = "notices"
 urlpatterns = [
     path("", views.notice_list, name="list"),
     path("notices/<text:urlname>/", views.notice_detail, name="detail"),
+    # Hexo's post_link names a post by its file: folders too (`2018/slug`), so a path.
+    path("posts/<textpath:name>/", views.post_by_name, name="post"),
     path("categories/", views.category_index, name="categories"),
     path("categories/<textpath:path>/atom.xml", feeds.NoticeAtomFeed(), name="category-atom"),
     path("categories/<textpath:path>/rss.xml", feeds.NoticeRssFeed(), name="category-rss"),

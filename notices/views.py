@@ -29,6 +29,7 @@ from notices.filters import (
     year_label,
 )
 from notices.models import Category, Notice, NoticeQuerySet, TaggedNotice
+from notices.old_urls import find_post
 from notices.pagination import paginate_notices
 from notices.rendering import plain_text
 from notices.search import SORTS as SEARCH_SORTS
@@ -494,6 +495,16 @@ def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
             **_highlighted(notice, request.GET.get("highlight", "")),
         },
     )
+
+
+@require_safe
+def post_by_name(request: HttpRequest, name: str) -> HttpResponse:
+    """Where Hexo's `{% post_link name %}` points: a 301 to the notice of that slug, file name
+    or title (issue 9)."""
+    notice = find_post(name)
+    if notice is None:
+        raise Http404("No post of that name.")
+    return redirect(notice.get_absolute_url(), permanent=True)
 
 
 def _highlighted(notice: Notice, highlight_text: str) -> dict[str, Any]:
