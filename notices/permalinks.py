@@ -50,6 +50,9 @@ DATE_PLACEHOLDERS = frozenset(
      "y_day", "short_month", "long_month", "week", "w_year", "w_day", "short_day", "long_day",
      "hash")
 )  # fmt: skip
+KNOWN_PLACEHOLDERS = DATE_PLACEHOLDERS | {
+    "title", "name", "slug", "post_title", "output_ext", "categories", "category", "path"
+}  # fmt: skip
 # The last part of an address that is the page itself, as static hosts serve it.
 INDEX_NAMES = frozenset({"index.html", "index.htm"})
 PAGE_ENDINGS = (".html", ".htm")
@@ -143,9 +146,11 @@ def old_addresses(
         title=title,
     )
     permalink = _scalar_text(extra.get("permalink"))
-    # Hexo publishes `permalink:` as written: a colon that names nothing stays literal.
     rule = JEKYLL_STYLES.get(permalink, permalink)
-    addresses = _unique_keys(context.expand(rule) or [rule])
+    addresses = context.expand(rule)
+    if not addresses and not KNOWN_PLACEHOLDERS.intersection(PLACEHOLDER.findall(rule)):
+        addresses = [rule]  # Hexo publishes it as written: a colon naming nothing stays
+    addresses = _unique_keys(addresses)
     if not addresses:  # no permalink, or one that names no page (`/`)
         rules = split_patterns(pattern)
         addresses = _unique_keys(a for rule in rules for a in context.expand(rule))

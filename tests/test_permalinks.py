@@ -218,6 +218,12 @@ class FrontMatterPermalinkTests(SimpleTestCase):
     def test_a_colon_that_names_nothing_stays_as_written(self) -> None:
         self.assertEqual(addresses(extra={"permalink": "/notes/a:b/"}), ["notes/a:b"])
 
+    def test_a_dated_permalink_of_an_undated_post_gives_nothing_dated(self) -> None:
+        found = addresses(
+            "/talks/:title/", date_source="file_mtime", extra={"permalink": "/:year/:title/"}
+        )
+        self.assertEqual(found, ["talks/spring-lecture"])
+
     def test_a_permalink_that_names_no_page_falls_back_to_the_pattern(self) -> None:
         for value in ["/", "", None, ["/a/"], True]:
             with self.subTest(value=value):
