@@ -469,14 +469,6 @@ class _Entry:
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-class _ComposingLoader(yaml.SafeLoader):
-    """The pure-Python composer (its positions count characters of the text given), typing
-    plain scalars as TextPreservingLoader does."""
-
-
-_ComposingLoader.yaml_implicit_resolvers = TextPreservingLoader.yaml_implicit_resolvers
-
-
 class _YamlFrontMatter:
     """`---` front matter whose top-level entries can be replaced, removed or added."""
 
@@ -492,7 +484,8 @@ class _YamlFrontMatter:
         for line in inner[:-1]:
             self.starts.append(self.starts[-1] + len(line))
         try:
-            root = yaml.compose(self.stream, Loader=_ComposingLoader)
+            # The importer's own parser: what it accepted composes (positions count characters).
+            root = yaml.compose(self.stream, Loader=TextPreservingLoader)  # noqa: S506
         except (yaml.YAMLError, RecursionError) as exc:
             raise _CannotEdit(f"YAML not composable: {exc}") from None
         self.entries: list[_Entry] = []
