@@ -1,4 +1,5 @@
-"""Round trip at scale: generate N documents, import, export, import the export (issue 6).
+"""Round trip at scale: generate N documents, import, export, import the export (issue 6),
+then edit the title of every tenth notice and export those (issue 9).
 
     .venv/bin/python bench/roundtrip.py [N]        # N defaults to 10,000
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/roundtrip.py 10000
@@ -6,13 +7,15 @@
 Uses its own database: a SQLite file in a temporary folder, or, with DATABASE_URL pointing at
 PostgreSQL, a database named $ROUNDTRIP_DATABASE (default nb_hardening_roundtrip) on that
 server, created and dropped again. Prints how many notices differ after the round trip (every
-field, tags in order, category paths) and how many exported files differ from the generated
-ones byte for byte, plus the time each step took. It asserts nothing; it exits 1 on a difference.
+field, tags in order, category paths), how many exported files differ from the generated
+ones byte for byte, how many title edits changed exactly one line of their file, plus the time
+each step took. It asserts nothing; it exits 1 on a difference.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 import tempfile
@@ -94,8 +97,11 @@ def run(tmp: Path, count: int, seed: int) -> int:
     second = step("re-import", import_archive, [exported], batch_size=500)
     after = notice_records()
 
+    edited = step("title edits", edit_titles, archive, tmp / "edited")
+
     differing = sorted(u for u in before.keys() | after.keys() if before.get(u) != after.get(u))
     generated = sorted(p.relative_to(archive) for p in archive.rglob("*.md"))
+    edited_wrong = [path for path, lines in edited.items() if lines != 1]
     byte_diffs = [
         p
         for p in generated
@@ -110,13 +116,41 @@ def run(tmp: Path, count: int, seed: int) -> int:
         f"notices differing   {len(differing)} of {len(before):,} (every field, tags, categories)"
     )
     print(f"files differing     {len(byte_diffs)} of {len(generated):,} (byte for byte)")
+    print(
+        f"title edits         {len(edited) - len(edited_wrong)} of {len(edited):,} change one line"
+    )
     for label, seconds in timings.items():
         print(f"{label:<19} {seconds:7.2f} s")
     for urlname in differing[:5]:
         print("differs:", urlname)
     for path in byte_diffs[:5]:
         print("bytes differ:", path)
-    return 1 if differing or byte_diffs or first.failed or second.failed else 0
+    for path in edited_wrong[:5]:
+        print(f"title edit changed {edited[path]} lines:", path)
+    failed = first.failed or second.failed
+    return 1 if differing or byte_diffs or edited_wrong or failed else 0
+
+
+def edit_titles(archive: Path, out: Path) -> dict[str, int]:
+    """Retitle every tenth notice as the admin does; lines changed in each exported file."""
+    from notices.exporting import export_notices
+    from notices.models import Notice
+
+    notices = list(Notice.objects.order_by("id")[::10])
+    for notice in notices:
+        notice.title = f"{notice.title} (edited)"
+        notice.mark_edited()
+        notice.save(update_fields=["title", "edited_at"])
+    export_notices(Notice.objects.filter(pk__in=[n.pk for n in notices]).order_by("id"), out)
+    changed: dict[str, int] = {}
+    for notice in notices:
+        old = (archive / notice.source_path).read_text(encoding="utf-8").split("\n")
+        new = (out / notice.source_path).read_text(encoding="utf-8").split("\n")
+        opcodes = difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes()
+        changed[notice.source_path] = sum(
+            max(a2 - a1, b2 - b1) for tag, a1, a2, b1, b2 in opcodes if tag != "equal"
+        )
+    return changed
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ def _day(text: str) -> dt.date:
 class Command(BaseCommand):
     help = (
         "Write notices back out as front-matter documents under OUT_DIR, each at its source "
-        "file's path (or <urlname>.md); importing them again gives the same notices."
+        "file's path (or <urlname>.md). A notice not edited since import is its file byte for "
+        "byte; an edited one changes only the front-matter keys the edit changed. Importing "
+        "them again gives the same notices."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
