@@ -50,6 +50,7 @@ from notices.documents import (
     TextPreservingLoader,
     as_text_list,
     content_hash,
+    encode_file,
     find_source_link,
     parse_text,
     safe_http_url,
@@ -294,8 +295,6 @@ def _with_relations(chunk: list[Notice], names_to_root) -> Iterator[ExportedNoti
 
 log = logging.getLogger(__name__)
 
-_UTF8_BOM = b"\xef\xbb\xbf"
-
 
 class _CannotEdit(Exception):
     """The front matter cannot be edited in place; the document is written anew."""
@@ -326,24 +325,14 @@ def _ending(line: str) -> str:
     return "\r\n" if line.endswith("\r\n") else "\n"
 
 
-def encode_document(text: str, source_format: dict[str, Any] | None) -> bytes:
-    """A document's text as the bytes of its file: encoding, BOM and newlines restored."""
-    source_format = source_format or {}
-    newline = source_format.get("newline", "\n")
-    if newline != "\n":
-        text = text.replace("\n", newline)
-    data = text.encode(source_format.get("encoding") or "utf-8")
-    return _UTF8_BOM + data if source_format.get("bom") else data
-
-
 def _body_for_file(notice: Notice) -> str:
     """The body to write: the admin's textarea sends CRLF, which is not the file's style
-    unless the file used it (then encode_document() restores it on every line)."""
+    unless the file used it (then encode_file() restores it on every line)."""
     body = notice.body
     source_format = notice.source_format or {}
     if source_format.get("newline") == "\r\n":
         return body.replace("\r\n", "\n")
-    unchanged = content_hash(encode_document(notice.front_matter + body, source_format))
+    unchanged = content_hash(encode_file(notice.front_matter + body, source_format))
     if unchanged == notice.content_hash or "\r\n" in notice.front_matter:
         return body  # as imported (mixed endings stay), or a file that used CRLF somewhere
     return body.replace("\r\n", "\n")
@@ -540,9 +529,6 @@ class _YamlFrontMatter:
         found = [entry for entry in self.entries if entry.key == key]
         return found[-1] if found else None
 
-    def has(self, key: str) -> bool:
-        return self.entry(key) is not None
-
     def apply(
         self, changes: dict[str, Any], removed: list[str], list_fields: frozenset[str]
     ) -> str:
@@ -720,8 +706,22 @@ class _TomlFrontMatter:
             return next(iter(tomllib.loads(f"{text} = 0")))
         return text
 
-    def has(self, key: str) -> bool:
-        return any(entry[0] == key for entry in self.entries)
+    @staticmethod
+    def _comment(line: str) -> str:
+        """The `  # comment` after a one-line value: the first `#` before which the line
+        still reads as the same key and value."""
+        line = line.rstrip("\r\n")
+        try:
+            whole = tomllib.loads(line)
+        except tomllib.TOMLDecodeError:
+            return ""
+        for match in re.finditer(r"[ \t]*#", line):
+            try:
+                if tomllib.loads(line[: match.start()]) == whole:
+                    return line[match.start() :]
+            except tomllib.TOMLDecodeError:
+                continue
+        return ""
 
     def apply(self, changes: dict[str, Any], removed: list[str], keys: Iterable[str]) -> str:
         defined = set(keys)
@@ -740,7 +740,9 @@ class _TomlFrontMatter:
                 added.append(f"{toml_key(key)} = {toml_value(value)}{newline}")
                 continue
             _key, first, end, head = found[-1]
-            replacements[first] = (end, [head + toml_value(value) + _ending(self.lines[first])])
+            comment = self._comment(self.lines[first]) if end == first + 1 else ""
+            line = head + toml_value(value) + comment + _ending(self.lines[first])
+            replacements[first] = (end, [line])
         last = max((entry[2] for entry in self.entries), default=self.region_end)
         out: list[str] = []
         index = 0
@@ -1010,7 +1012,7 @@ def document_bytes(item: ExportedNotice, *, zone: dt.tzinfo | None = None) -> by
     text = document_text(item, zone=zone)
     if not notice.front_matter:
         return text.encode("utf-8")
-    return encode_document(text, notice.source_format)
+    return encode_file(text, notice.source_format or {})
 
 
 def document_path(notice: Notice) -> str:

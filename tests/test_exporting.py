@@ -566,7 +566,8 @@ class InPlaceEditTests(AsWrittenTestCase):
             "spaced.md": ["-title:   Aligned values", "+title:   改过的标题"],
             "comments.md": ["-title: Comments  # shown on the page",
                             "+title: 改过的标题  # shown on the page"],
-            "toml.md": ['-title = "TOML notice"  # inline comment', '+title = "改过的标题"'],
+            "toml.md": ['-title = "TOML notice"  # inline comment',
+                        '+title = "改过的标题"  # inline comment'],
             "json.md": ['-    "title": "JSON notice",', '+    "title": "改过的标题",'],
         }  # fmt: skip
         for name, expected in cases.items():
@@ -743,7 +744,7 @@ class InPlaceEditTests(AsWrittenTestCase):
         exported = self.edit("toml.md", change)
         self.assertEqual(
             changed_lines(AS_WRITTEN["toml.md"], exported),
-            ['-title = "TOML notice"  # inline comment', '+title = "新标题"',
+            ['-title = "TOML notice"  # inline comment', '+title = "新标题"  # inline comment',
              '-tags = ["a", "b"]', '+tags = ["a", "b", "c"]', '+author = "Ming"'],
         )  # fmt: skip
         self.assertIn(b"\n[params]\nweight = 3\n+++\n", exported)
