@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.contrib.admin import widgets
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -39,8 +41,33 @@ class SiteFilter(admin.SimpleListFilter):
         return queryset.filter(site=self.value()) if self.value() else queryset
 
 
+class SecondsSplitDateTime(widgets.AdminSplitDateTime):
+    """The admin's date and time boxes, with seconds: zh-Hans shows `HH:MM`, so saving a
+    notice dated 09:30:15 would change its date (and its file's `date:` line)."""
+
+    def __init__(self, attrs=None) -> None:
+        super().__init__(attrs)
+        self.widgets[1].format = "%H:%M:%S"
+
+
+class NoticeForm(forms.ModelForm):
+    class Meta:
+        model = Notice
+        fields = ("body",)  # the admin's fieldsets choose the rest
+        widgets = {"date": SecondsSplitDateTime, "updated": SecondsSplitDateTime}
+
+    def clean_body(self) -> str:
+        # Browsers send a textarea's lines with CRLF: that is not an edit. A body stored with
+        # CRLF (a file with mixed line endings) keeps what the browser sends.
+        body = self.cleaned_data["body"]
+        if "\r\n" not in (self.instance.body or ""):
+            body = body.replace("\r\n", "\n")
+        return body
+
+
 @admin.register(Notice)
 class NoticeAdmin(admin.ModelAdmin):
+    form = NoticeForm
     list_display = ("title", "site", "date", "category_names", "tag_names", "has_source_link")
     actions = ("export_selected",)
     list_filter = (
@@ -80,7 +107,11 @@ class NoticeAdmin(admin.ModelAdmin):
         ),
     )
     list_per_page = 50
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        # The body is kept byte for byte: no stripping of leading blank lines or the last newline.
+        models.TextField: {"strip": False},
+    }
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Notice]:
         return (

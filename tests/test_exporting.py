@@ -587,7 +587,6 @@ class InPlaceEditTests(AsWrittenTestCase):
     # leading blank lines and final newline; and the date widget shows minutes only, so any
     # save of a date with seconds (or a guessed mtime date) changes the date and marks it as
     # the editor's (date_source front_matter), and the export writes it.
-    @unittest.expectedFailure
     def test_an_edit_through_the_admin_changes_one_line(self) -> None:
         editor = get_user_model().objects.create_superuser("editor", "e@example.org", "pw-long")
         self.client.force_login(editor)
