@@ -38,6 +38,7 @@ from notices.documents import (
     file_too_large_message,
     parse_bytes,
 )
+from notices.exporting import iter_exported
 from notices.models import Category, Notice, OldAddress, TaggedNotice
 from notices.permalinks import old_addresses
 from notices.search import index_notices
@@ -707,3 +708,33 @@ def remove_orphans() -> None:
         deleted, _ = orphans.delete()
         if not deleted:
             break
+
+
+def rebuild_old_addresses(*, chunk_size: int = 1000) -> int:
+    """Recompute every notice's old addresses from what is stored, after NOTICES_PERMALINK
+    changed: an import skips unchanged files, so it never revisits them. Returns the count."""
+    zone = zoneinfo.ZoneInfo(settings.NOTICES_ARCHIVE_TZ)
+    fields = ("slug", "date", "date_source", "extra", "source_path", "raw_title")
+    notices = Notice.objects.only(*fields).order_by("id").iterator(chunk_size=chunk_size)
+    rows: list[OldAddress] = []
+    with transaction.atomic():
+        OldAddress.objects.all().delete()
+        for item in iter_exported(notices, chunk_size=chunk_size):
+            notice = item.notice
+            paths = old_addresses(
+                slug=notice.slug,
+                date=notice.date,
+                date_source=notice.date_source,
+                extra=notice.extra,
+                source_path=notice.source_path,
+                pattern=settings.NOTICES_PERMALINK,
+                zone=zone,
+                categories=item.category_paths,
+                title=notice.raw_title,
+            )
+            rows += [OldAddress(path=path, notice_id=notice.id) for path in paths]
+            if len(rows) >= chunk_size:
+                OldAddress.objects.bulk_create(rows, ignore_conflicts=True)
+                rows = []
+        OldAddress.objects.bulk_create(rows, ignore_conflicts=True)
+    return OldAddress.objects.count()

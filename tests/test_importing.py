@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import io
 import tempfile
 from pathlib import Path
 from unittest import mock
 
+from django.core.management import call_command
 from django.db import DatabaseError
 from django.test import TestCase
 from django.utils import timezone
@@ -376,3 +378,13 @@ class HexoFieldTests(ImportTestCase):
         paths = set(OldAddress.objects.values_list("path", flat=True))
         self.assertNotIn(expected, paths)
         self.assertIn(normalize_address("/2018/11/12/lab-open-day/"), paths)
+
+    def test_old_addresses_are_rebuilt_for_a_new_permalink_pattern(self) -> None:
+        path = self.root / "2018-11-10-lab-open-day.md"
+        path.write_text(document_text(date="2018-11-10 09:00:00"), encoding="utf-8")
+        self.run_import()
+        with self.settings(NOTICES_PERMALINK="news/:title.html"):
+            self.assertEqual(self.run_import().unchanged, 1)  # an import leaves them alone
+            call_command("rebuild_old_addresses", stdout=io.StringIO())
+        paths = list(OldAddress.objects.values_list("path", flat=True))
+        self.assertEqual(paths, [normalize_address("/news/lab-open-day.html")])
