@@ -180,6 +180,11 @@ NOTICES_PERMALINK = os.environ.get("NOTICES_PERMALINK", "") or DEFAULT_PERMALINK
 NOTICES_ASSET_DIR = (
     Path(os.environ["NOTICES_ASSET_DIR"]) if os.environ.get("NOTICES_ASSET_DIR") else None
 )
+# Embedded players, maps and gists (issue 9) are shown as a link block naming their host and
+# address. Hosts listed here (comma-separated, e.g. "www.youtube.com,player.vimeo.com") are
+# shown as sandboxed frames instead, over https only, and CSP frame-src allows exactly them.
+# Bodies are rendered when imported or saved: re-import after changing this.
+NOTICES_EMBED_HOSTS = [host.lower() for host in env_list("NOTICES_EMBED_HOSTS")]
 
 # --- Security (issue 6) ----------------------------------------------------------------------
 # Nothing from the archive may run in a reader's browser: no inline or foreign script at all.
@@ -197,6 +202,7 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": [NONE],
         "form-action": [SELF],
         "frame-ancestors": [NONE],
+        "frame-src": [f"https://{host}" for host in NOTICES_EMBED_HOSTS] or [NONE],
     },
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 from taggit.models import TaggedItemBase
 
-from notices.rendering import excerpt, render_notice_body
+from notices.rendering import PostResolver, render_notice, summarize
 
 
 def category_slug(name: str) -> str:
@@ -167,10 +167,17 @@ class Notice(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("notices:detail", args=[self.urlname])
 
-    def render(self) -> None:
-        """Fill the derived fields from `body` (call before saving; bulk writes skip save())."""
-        self.body_html = render_notice_body(self.body, self.source_url)
-        self.summary = excerpt(self.body_html, 140)
+    def render(self, *, resolve_post: PostResolver | None = None) -> None:
+        """Fill the derived fields from `body` (call before saving; bulk writes skip save()).
+
+        `resolve_post(name)` gives the title of the notice a `{% post_link name %}` names (the
+        link text when the tag gives none); without it the name is shown. The summary is
+        front-matter `excerpt:`/`description:` from `extra`, else the text before Hexo's
+        `<!-- more -->`, else the start of the body (issue 9).
+        """
+        rendered = render_notice(self.body, self.source_url, resolve_post=resolve_post)
+        self.body_html = rendered.html
+        self.summary = summarize(rendered, self.extra or {})
 
     @property
     def was_edited_since_import(self) -> bool:

@@ -3,7 +3,17 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from unittest import TestCase
 
-from notices.rendering import excerpt, render_markdown, render_notice_body, strip_source_line
+from notices.models import Notice
+from notices.rendering import (
+    SUMMARY_LENGTH,
+    excerpt,
+    plain_text,
+    render_body,
+    render_markdown,
+    render_notice_body,
+    strip_source_line,
+    summarize,
+)
 
 
 class ElementCollector(HTMLParser):
@@ -90,3 +100,172 @@ class SourceLineTests(TestCase):
         html = render_markdown("# 标题\n\n第一段 **加粗** &amp; <b>x</b>\n\n第二段")
         self.assertEqual(excerpt(html, 100), "标题 第一段 加粗 & x 第二段")
         self.assertTrue(excerpt(html, 5).endswith("…"))
+
+
+class UnsafeRawHtmlTests(TestCase):
+    """Raw HTML that cannot be allowed vanishes instead of showing as escaped text (issue 9)."""
+
+    def test_scripts_and_styles_vanish_with_their_content(self) -> None:
+        html = render_markdown(
+            '报名须知\n\n<script type="text/javascript">\n$(function () { go(); });\n</script>\n\n'
+            "<style>\n.notice { color: red; }\n\n.notice:after { content: '通知'; }\n</STYLE>\n\n"
+            "请准时到场。<script>inline()</script>"
+        )
+        self.assertEqual(plain_text(html), "报名须知 请准时到场。")
+        self.assertNotIn("<script", html)
+        self.assertNotIn("<style", html)
+
+    def test_their_content_is_not_in_the_excerpt(self) -> None:
+        html = render_markdown("<style>\n.spoiler { filter: blur(4px); }\n</style>\n\n正文第一段")
+        self.assertEqual(excerpt(html), "正文第一段")
+
+    def test_a_tag_name_written_in_prose_stays_text(self) -> None:
+        html = render_markdown("在页面里加一个 <style> 标签即可。")
+        self.assertIn("在页面里加一个 &lt;style&gt; 标签即可。", html)
+
+    def test_script_in_code_is_shown_as_code(self) -> None:
+        html = render_markdown('```html\n<script src="app.js"></script>\n```\n\n`<style>`')
+        self.assertIn('&lt;script src="app.js"&gt;&lt;/script&gt;', html)
+        self.assertIn("<code>&lt;style&gt;</code>", html)
+
+    def test_embedded_elements_become_link_blocks(self) -> None:
+        cases = {
+            '<iframe width="600" src="https://maps.qinglan.edu.cn/embed?b=3&amp;z=17"></iframe>':
+                ("maps.qinglan.edu.cn", "https://maps.qinglan.edu.cn/embed?b=3&amp;z=17"),
+            '<video controls src="https://media.qinglan.edu.cn/open-day.mp4">看不了</video>':
+                ("media.qinglan.edu.cn", "https://media.qinglan.edu.cn/open-day.mp4"),
+            '<audio controls>\n<source src="http://media.qinglan.edu.cn/anthem.mp3"></audio>':
+                ("media.qinglan.edu.cn", "http://media.qinglan.edu.cn/anthem.mp3"),
+            '<embed src="https://media.qinglan.edu.cn/tour.swf">':
+                ("media.qinglan.edu.cn", "https://media.qinglan.edu.cn/tour.swf"),
+            '<object data="https://media.qinglan.edu.cn/plan.pdf"><param name="a"></object>':
+                ("media.qinglan.edu.cn", "https://media.qinglan.edu.cn/plan.pdf"),
+        }  # fmt: skip
+        for raw, (host, address) in cases.items():
+            with self.subTest(raw):
+                html = render_markdown(f"校园导览\n\n{raw}\n\n结束")
+                self.assertIn('<p class="embed">', html)
+                self.assertIn(f'<a href="{address}"', html)
+                self.assertIn(host, plain_text(html))
+                self.assertNotIn("看不了", html)
+                for tag, _ in elements(html):
+                    self.assertNotIn(tag, {"iframe", "video", "audio", "embed", "object"})
+
+    def test_an_embed_spread_over_lines_inside_a_paragraph(self) -> None:
+        html = render_markdown(
+            '【录像】开幕式 <iframe\n    width="800"\n    src="https://video.qinglan.edu.cn/p?vid=7"\n'
+            "    allowfullscreen>\n</iframe>\n"
+        )
+        self.assertIn("<p>【录像】开幕式 <span", html)
+        self.assertIn('<span class="embed">', html)
+        self.assertIn('<a href="https://video.qinglan.edu.cn/p?vid=7"', html)
+
+    def test_an_embed_with_a_script_address_names_only_its_kind(self) -> None:
+        html = render_markdown('<iframe src="javascript:alert(1)"></iframe>')
+        self.assertNotIn("javascript", html)
+        self.assertIn("iframe", plain_text(html))
+
+    def test_an_allowed_host_gets_a_sandboxed_frame(self) -> None:
+        html = render_body(
+            '<iframe src="https://maps.qinglan.edu.cn/embed?b=3" onload="x()" sandbox="allow-top'
+            '-navigation" width="600" height="400"></iframe>'
+            '<iframe src="https://elsewhere.example/"></iframe>',
+            embed_hosts={"maps.qinglan.edu.cn"},
+        ).html
+        frames = [attrs for tag, attrs in elements(html) if tag == "iframe"]
+        self.assertEqual(len(frames), 1)
+        self.assertEqual(frames[0]["src"], "https://maps.qinglan.edu.cn/embed?b=3")
+        self.assertEqual(frames[0]["sandbox"], "allow-scripts allow-same-origin allow-popups")
+        self.assertEqual((frames[0]["width"], frames[0]["height"]), ("600", "400"))
+        self.assertNotIn("onload", frames[0])
+        self.assertIn("elsewhere.example", plain_text(html))
+
+    def test_pages_allow_no_frames_by_default(self) -> None:
+        from django.conf import settings
+
+        self.assertEqual(settings.NOTICES_EMBED_HOSTS, [])
+        directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+        self.assertEqual(directives["frame-src"], ["'none'"])
+
+    def test_what_gfm_tagfilter_escaped_is_still_escaped(self) -> None:
+        for tag in ["title", "textarea", "xmp", "noembed", "noframes", "plaintext"]:
+            with self.subTest(tag):
+                html = render_markdown(f"前 <{tag}>内容</{tag}> 后\n\n下一段")
+                self.assertIn(f"&lt;{tag}&gt;内容", html)
+                self.assertIn("<p>下一段</p>", html)
+
+    def test_a_tag_that_never_closes_is_text_and_costs_little(self) -> None:
+        html = render_markdown('<div title="a' + ' <div "x' * 5000)
+        self.assertIn("&lt;div", html)
+        self.assertNotIn("<div", html)
+
+
+class UnsupportedSchemeTests(TestCase):
+    def test_links_with_dropped_schemes_keep_their_address_as_text(self) -> None:
+        html = render_markdown(
+            "[校内镜像](ftp://mirror.qinglan.edu.cn/pub/) 或 <apt:python3> 或"
+            ' <a href="magnet:?xt=urn:btih:abc">种子</a>'
+        )
+        text = plain_text(html)
+        self.assertIn("校内镜像 (ftp://mirror.qinglan.edu.cn/pub/)", text)
+        self.assertIn("或 apt:python3 或", text)
+        self.assertIn("种子 (magnet:?xt=urn:btih:abc)", text)
+        self.assertNotIn("href", html)
+
+    def test_script_addresses_are_never_shown(self) -> None:
+        html = render_markdown("[点我](javascript:alert(1)) [数据](data:text/html,x)")
+        self.assertNotIn("javascript", html)
+        self.assertNotIn("data:", html)
+        self.assertEqual(plain_text(html), "点我 数据")
+
+    def test_http_links_are_unchanged(self) -> None:
+        html = render_markdown(
+            "[主页](https://www.qinglan.edu.cn/) [信箱](mailto:office@qinglan.edu.cn)"
+        )
+        self.assertIn('<a href="https://www.qinglan.edu.cn/"', html)
+        self.assertIn('<a href="mailto:office@qinglan.edu.cn"', html)
+
+
+class SummaryTests(TestCase):
+    def test_the_more_marker_ends_the_list_excerpt(self) -> None:
+        for marker in ["<!-- more -->", "<!--more-->", "<!-- More -->"]:
+            with self.subTest(marker):
+                rendered = render_body(f"本学期开放日安排如下。\n\n{marker}\n\n详细日程见附件。")
+                self.assertEqual(summarize(rendered, {}), "本学期开放日安排如下。")
+                self.assertIn("详细日程见附件", rendered.html)
+                self.assertNotIn("more", rendered.html)
+
+    def test_the_excerpt_before_the_marker_is_still_capped(self) -> None:
+        rendered = render_body("长" * 300 + "\n\n<!-- more -->\n\n后")
+        summary = summarize(rendered, {})
+        self.assertEqual(len(summary), SUMMARY_LENGTH)
+        self.assertTrue(summary.endswith("…"))
+
+    def test_a_more_marker_in_code_is_not_a_marker(self) -> None:
+        rendered = render_body("开头\n\n```\n<!-- more -->\n```\n\n结尾")
+        self.assertIsNone(rendered.lead_html)
+        self.assertIn("&lt;!-- more --&gt;", rendered.html)
+
+    def test_front_matter_excerpt_or_description_wins(self) -> None:
+        rendered = render_body("正文开头。\n\n<!-- more -->\n\n正文后半。")
+        self.assertEqual(summarize(rendered, {"excerpt": " 摘要\n 一句 "}), "摘要 一句")
+        self.assertEqual(summarize(rendered, {"description": "说明"}), "说明")
+        self.assertEqual(summarize(rendered, {"excerpt": "摘要", "description": "说明"}), "摘要")
+        self.assertEqual(summarize(rendered, {"description": 2021}), "2021")
+        self.assertEqual(summarize(rendered, {"description": ["列表"]}), "正文开头。")
+        self.assertEqual(summarize(rendered, {"description": ""}), "正文开头。")
+        self.assertEqual(len(summarize(rendered, {"description": "说" * 500})), SUMMARY_LENGTH)
+
+    def test_notice_render_uses_front_matter_and_the_marker(self) -> None:
+        notice = Notice(body="导语。\n\n<!-- more -->\n\n正文。", source_url="", extra={})
+        notice.render()
+        self.assertEqual(notice.summary, "导语。")
+        self.assertIn("正文。", notice.body_html)
+        notice.extra = {"description": "青岚大学开放日的安排"}
+        notice.render()
+        self.assertEqual(notice.summary, "青岚大学开放日的安排")
+
+    def test_notice_render_passes_the_post_resolver(self) -> None:
+        notice = Notice(body="见 {% post_link open-day %}", source_url="", extra={})
+        notice.render(resolve_post={"open-day": "开放日通知"}.get)
+        self.assertIn(">开放日通知</a>", notice.body_html)
