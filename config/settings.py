@@ -183,7 +183,8 @@ NOTICES_ASSET_DIR = (
 # Embedded players, maps and gists (issue 9) are shown as a link block naming their host and
 # address. Hosts listed here (comma-separated, e.g. "www.youtube.com,player.vimeo.com") are
 # shown as sandboxed frames instead, over https only, and CSP frame-src allows exactly them.
-# Bodies are rendered when imported or saved: re-import after changing this.
+# Never list this site's own host: a same-origin frame with scripts could lift its sandbox.
+# Bodies are rendered when imported or saved: a change applies to notices rendered after it.
 NOTICES_EMBED_HOSTS = [host.lower() for host in env_list("NOTICES_EMBED_HOSTS")]
 
 # --- Security (issue 6) ----------------------------------------------------------------------

@@ -4,6 +4,11 @@ cmarkgfm (GitHub's cmark, the renderer PyPI uses for READMEs) renders GFM tables
 lists and autolinks in about 0.1 ms per notice; raw HTML in the Markdown is let
 through the renderer and then everything goes through nh3's allow-list, so no
 script, style, iframe, event handler or javascript:/data: URL survives.
+
+A body goes (issue 9): Hexo's `{% … %}` tags to placeholders (notices/hexo_tags.py) ->
+cmark -> scripts and styles removed, embeds turned into link blocks -> the tags' HTML put
+back -> links with schemes the sanitiser drops turned into text -> nh3. Nothing reaches the
+page without passing nh3 last.
 """
 
 from __future__ import annotations
@@ -317,7 +322,6 @@ def _embed_block(
 # Links the sanitiser would make dead (ftp:, apt:, magnet: ...) keep their address as text.
 _LINK_START = re.compile(r"<a\s([^<>]*)>", re.IGNORECASE)
 _LINK_END = re.compile(r"</a\s*>", re.IGNORECASE)
-_HIDDEN_SCHEMES = frozenset({"javascript", "vbscript", "data"})
 _ANY_TAG = re.compile(r"<[^<>]*>")
 
 
@@ -333,7 +337,7 @@ def show_unsupported_link_addresses(html: str) -> str:
             continue
         address = html_attributes(match[1]).get("href", "")
         scheme = hexo_tags.url_scheme(address)
-        if not scheme or scheme in ALLOWED_URL_SCHEMES or scheme in _HIDDEN_SCHEMES:
+        if not scheme or scheme in ALLOWED_URL_SCHEMES or scheme in hexo_tags.HIDDEN_SCHEMES:
             continue
         end = _element_end(ends, match.end())
         inner = html[match.end() : end[0]] if end else ""
