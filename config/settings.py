@@ -180,6 +180,9 @@ NOTICES_PERMALINK = os.environ.get("NOTICES_PERMALINK", "") or DEFAULT_PERMALINK
 NOTICES_ASSET_DIR = (
     Path(os.environ["NOTICES_ASSET_DIR"]) if os.environ.get("NOTICES_ASSET_DIR") else None
 )
+# The old site's own hosts (e.g. "blog.example.org"): links in bodies to a post's old address
+# there, like root-relative ones, are rendered as links to the notice here.
+NOTICES_OLD_HOSTS = [host.lower() for host in env_list("NOTICES_OLD_HOSTS")]
 # Embedded players, maps and gists (issue 9) are shown as a link block naming their host and
 # address. Hosts listed here (comma-separated, e.g. "www.youtube.com,player.vimeo.com") are
 # shown as sandboxed frames instead, over https only, and CSP frame-src allows exactly them.

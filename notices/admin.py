@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from notices.exporting import export_zip
 from notices.models import Category, DateSource, Notice
+from notices.old_urls import PostLinks
 from notices.search import filter_notices, index_notices
 
 
@@ -147,7 +148,8 @@ class NoticeAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Notice, form, change: bool) -> None:
         # Derived HTML is rebuilt here, not in save(), so the import's bulk writes and the
         # admin follow the same explicit path; edited_at protects the edit from re-imports.
-        obj.render()
+        links = PostLinks()
+        obj.render(resolve_post=links.title, resolve_link=links.link)
         if "date" in form.changed_data:
             obj.date_source = DateSource.FRONT_MATTER  # an editor's date is no longer a guess
         if change and form.changed_data:

@@ -422,7 +422,8 @@ def _document_date(
         if leading is not None:
             warn(
                 line,
-                f"date {str(value).strip()!r} has text after the date; using {leading:%Y-%m-%d %H:%M}",
+                f"date {str(value).strip()!r} has text after the date; "
+                f"using {leading:%Y-%m-%d %H:%M}",
             )
             return leading, "front_matter"
     from_name = file_name_date(source_path, zone)

@@ -40,6 +40,7 @@ from notices.documents import (
 )
 from notices.exporting import iter_exported
 from notices.models import Category, Notice, OldAddress, TaggedNotice
+from notices.old_urls import PostLinks
 from notices.permalinks import old_addresses
 from notices.search import index_notices
 
@@ -48,9 +49,6 @@ from notices.search import index_notices
 CACHE_BUMP_SECONDS = 10.0
 # An import that writes this many notices refreshes PostgreSQL's planner statistics.
 ANALYZE_AFTER_ROWS = 1000
-
-# What a body that names other posts contains (Hexo's post_link and post_path tags).
-POST_LINK_MARK = "{% post_"
 
 # Errors of the connection or the server, as opposed to a row the database refuses.
 DATABASE_GONE = (OperationalError, InterfaceError)
@@ -185,6 +183,7 @@ def import_archive(
             done += len(batch)
             if progress:
                 progress(done, len(files))
+    run.link_posts()
     if run.unbumped_writes:
         run.bump_cache_version(force=True)
     if run.report.created + run.report.updated >= ANALYZE_AFTER_ROWS:
@@ -341,8 +340,9 @@ class _ImportRun:
                 self.by_path[(existing.root, existing.source_path)] = existing
         # urlname -> the file that claimed it in this run (duplicates name both files).
         self.claimed: dict[str, tuple[str, str]] = {}
-        # Notices written in this run whose body links to other posts by name
-        # ({% post_link %}): rendered again once every file of the run is in.
+        # Notices written in this run whose body may link to other posts ({% post_link %}, an
+        # old address): rendered again once every file of the run is in (link_posts()).
+        self.post_links = PostLinks()
         self.linking_ids: list[int] = []
         # Notices a file of this run still accounts for; --prune deletes the rest.
         self.kept_ids: set[int] = set()
@@ -518,7 +518,7 @@ class _ImportRun:
             addresses += [
                 OldAddress(path=path, notice_id=notice.id) for path in self.old_addresses(document)
             ]
-            if POST_LINK_MARK in document.body:
+            if self.post_links.may_link(document.body):
                 self.linking_ids.append(notice.id)
         insert_links(Notice.categories.through, ("notice", "category"), category_rows)
         insert_links(TaggedNotice, ("content_object", "tag"), tag_rows)
@@ -583,6 +583,16 @@ class _ImportRun:
         else:
             notice.render()
         return notice
+
+    def link_posts(self) -> None:
+        """Render again, now that every file of the run is in, the notices whose bodies link
+        to other posts: a `{% post_link %}` gets its target's title, and a link to another
+        post's old address points at its page here, whichever file was imported first.
+        (Worker processes render without the database, and a batch sees only earlier ones.)"""
+        if self.dry_run or not self.linking_ids:
+            return
+        if render_again(list(dict.fromkeys(self.linking_ids))):
+            self.unbumped_writes = True
 
     def prune(self) -> None:
         gone = [
@@ -738,3 +748,34 @@ def rebuild_old_addresses(*, chunk_size: int = 1000) -> int:
                 rows = []
         OldAddress.objects.bulk_create(rows, ignore_conflicts=True)
     return OldAddress.objects.count()
+
+
+def render_all() -> int:
+    """Render every notice's body again (after an upgrade of the renderer, or a change of
+    NOTICES_EMBED_HOSTS / NOTICES_OLD_HOSTS): an import never re-renders a file whose bytes
+    are unchanged. Returns how many notices changed."""
+    changed = render_again(list(Notice.objects.order_by("id").values_list("id", flat=True)))
+    if changed:
+        bump_data_version()
+    return changed
+
+
+def render_again(ids: list[int], *, chunk_size: int = 500) -> int:
+    """Render these notices with the database at hand (post titles, old addresses); write and
+    index the ones whose HTML or summary changed, and return how many did."""
+    links = PostLinks()
+    fields = ("id", "date", "title", "body", "source_url", "extra", "body_html", "summary")
+    changed_count = 0
+    for start in range(0, len(ids), chunk_size):
+        changed = []
+        for notice in Notice.objects.filter(id__in=ids[start : start + chunk_size]).only(*fields):
+            before = (notice.body_html, notice.summary)
+            notice.render(resolve_post=links.title, resolve_link=links.link)
+            if (notice.body_html, notice.summary) != before:
+                changed.append(notice)
+        if changed:
+            with transaction.atomic():
+                Notice.objects.bulk_update(changed, ["body_html", "summary"])
+                index_notices(changed)
+            changed_count += len(changed)
+    return changed_count

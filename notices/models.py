@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 from taggit.models import TaggedItemBase
 
-from notices.rendering import PostResolver, render_notice, summarize
+from notices.rendering import LinkResolver, PostResolver, render_notice, summarize
 
 
 def category_slug(name: str) -> str:
@@ -167,15 +167,23 @@ class Notice(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("notices:detail", args=[self.urlname])
 
-    def render(self, *, resolve_post: PostResolver | None = None) -> None:
+    def render(
+        self,
+        *,
+        resolve_post: PostResolver | None = None,
+        resolve_link: LinkResolver | None = None,
+    ) -> None:
         """Fill the derived fields from `body` (call before saving; bulk writes skip save()).
 
         `resolve_post(name)` gives the title of the notice a `{% post_link name %}` names (the
         link text when the tag gives none); without it the name is shown. The summary is
         front-matter `excerpt:`/`description:` from `extra`, else the text before Hexo's
-        `<!-- more -->`, else the start of the body (issue 9).
+        `<!-- more -->`, else the start of the body (issue 9). `resolve_link(href)` points links
+        to another post's old address at its page here.
         """
-        rendered = render_notice(self.body, self.source_url, resolve_post=resolve_post)
+        rendered = render_notice(
+            self.body, self.source_url, resolve_post=resolve_post, resolve_link=resolve_link
+        )
         self.body_html = rendered.html
         self.summary = summarize(rendered, self.extra or {})
 

@@ -10,7 +10,7 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from django.conf import settings
 from django.db.models import Q
@@ -171,3 +171,47 @@ def _without_suffix(source_path: str) -> str:
     folder, _, file_name = source_path.rpartition("/")
     stem = file_name.rsplit(".", 1)[0] if "." in file_name.lstrip(".") else file_name
     return f"{folder}/{stem}" if folder else stem
+
+
+class PostLinks:
+    """What a body's links to other posts resolve to, looked up once per name or address:
+    `title(name)` for `{% post_link name %}`'s text, `link(href)` for a link to another post's
+    old address (on this site, or on one of NOTICES_OLD_HOSTS), which then points here."""
+
+    def __init__(self) -> None:
+        self.old_hosts = frozenset(host.lower() for host in settings.NOTICES_OLD_HOSTS)
+        self.titles: dict[str, str | None] = {}
+        self.links: dict[str, str | None] = {}
+
+    def title(self, name: str) -> str | None:
+        if name not in self.titles:
+            notice = find_post(name)
+            self.titles[name] = notice.title if notice else None
+        return self.titles[name]
+
+    def link(self, href: str) -> str | None:
+        parts = urlsplit(href)
+        if parts.scheme not in ("", "http", "https") or (parts.netloc and not parts.scheme):
+            return None  # mailto:, or //host/ without a scheme
+        if parts.netloc and parts.hostname not in self.old_hosts:
+            return None
+        if not parts.path.startswith("/"):
+            return None  # relative to the old page, which is not this page's folder
+        if href not in self.links:
+            key = normalize_address(parts.path)
+            row = OldAddress.objects.filter(path=key).values_list("notice__urlname", flat=True)
+            urlname = row.first() if key else None
+            target = reverse("notices:detail", args=[urlname]) if urlname else None
+            if target and parts.fragment:
+                target += "#" + parts.fragment
+            self.links[href] = target
+        return self.links[href]
+
+    def may_link(self, body: str) -> bool:
+        """Whether `body` may hold a link this resolves (cheap: a substring test)."""
+        return (
+            "{% post_" in body
+            or "](/" in body
+            or 'href="/' in body
+            or any(host in body for host in self.old_hosts)
+        )

@@ -18,7 +18,7 @@ import ctypes
 import functools
 import itertools
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from html import escape, unescape
 from typing import Any
@@ -419,12 +419,36 @@ def render_notice(
     source_url: str,
     *,
     resolve_post: PostResolver | None = None,
+    resolve_link: LinkResolver | None = None,
     embed_hosts: Collection[str] | None = None,
 ) -> RenderedBody:
     """A notice's body HTML and lead: the source line is dropped only when it is shown as a
-    link. `resolve_post(name)` gives the title of the notice a `{% post_link name %}` names."""
+    link. `resolve_post(name)` gives the title of the notice a `{% post_link name %}` names;
+    `resolve_link(href)` the address here of a link to another post's old address."""
     text = strip_source_line(body) if source_url else body
-    return render_body(text, resolve_post=resolve_post, embed_hosts=embed_hosts)
+    rendered = render_body(text, resolve_post=resolve_post, embed_hosts=embed_hosts)
+    if resolve_link is None:
+        return rendered
+    lead = rendered.lead_html
+    return RenderedBody(
+        rewrite_links(rendered.html, resolve_link),
+        rewrite_links(lead, resolve_link) if lead is not None else None,
+    )
+
+
+LinkResolver = Callable[[str], str | None]
+# nh3 writes every attribute double-quoted, with `"` and `&` escaped inside.
+_LINK_HREF = re.compile(r'(<a\s[^>]*?\bhref=")([^"]*)(")')
+
+
+def rewrite_links(html: str, resolve_link: LinkResolver) -> str:
+    """Sanitised HTML with each link `resolve_link` knows pointed at its new address."""
+
+    def replace(match: re.Match[str]) -> str:
+        target = resolve_link(unescape(match[2]))
+        return f"{match[1]}{escape(target)}{match[3]}" if target else match[0]
+
+    return _LINK_HREF.sub(replace, html)
 
 
 def render_notice_body(

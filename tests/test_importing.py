@@ -388,3 +388,56 @@ class HexoFieldTests(ImportTestCase):
             call_command("rebuild_old_addresses", stdout=io.StringIO())
         paths = list(OldAddress.objects.values_list("path", flat=True))
         self.assertEqual(paths, [normalize_address("/news/lab-open-day.html")])
+
+
+class LinksBetweenPostsTests(ImportTestCase):
+    """Links to other posts work whichever file is imported first (issue 9)."""
+
+    def write_post(self, name: str, n: int, title: str, body: str) -> None:
+        text = document_text(urlname=urlname(n), title=title, date="2018-11-10 09:00:00",
+                             body=body, source_url=None)  # fmt: skip
+        (self.root / name).write_text(text, encoding="utf-8")
+
+    def test_a_post_link_to_a_later_file_shows_its_title(self) -> None:
+        self.write_post("2018-11-10-a-first.md", 1, "第一篇", "见 {% post_link z-last %}。\n")
+        self.write_post("2018-11-10-z-last.md", 2, "最后一篇说明", "正文\n")
+        self.run_import(batch_size=1)
+        html = Notice.objects.get(urlname=urlname(1)).body_html
+        self.assertIn('href="/posts/z-last/"', html)
+        self.assertIn("最后一篇说明", html)
+
+    def test_a_link_to_an_old_address_points_at_the_notice_here(self) -> None:
+        body = "见[旧文](/2018/11/10/z-last.html#part)与[外站](https://elsewhere.example/x/)。\n"
+        self.write_post("2018-11-10-a-first.md", 1, "第一篇", body)
+        self.write_post("2018-11-10-z-last.md", 2, "最后一篇", "正文\n")
+        self.run_import(batch_size=1)
+        html = Notice.objects.get(urlname=urlname(1)).body_html
+        self.assertIn(f'href="/notices/{urlname(2)}/#part"', html)
+        self.assertIn('href="https://elsewhere.example/x/"', html)
+
+    def test_links_to_the_old_host_are_rewritten_when_it_is_named(self) -> None:
+        body = "[旧文](https://blog.qinglan.example/2018/11/10/z-last/)\n"
+        self.write_post("2018-11-10-a-first.md", 1, "第一篇", body)
+        self.write_post("2018-11-10-z-last.md", 2, "最后一篇", "正文\n")
+        with self.settings(NOTICES_OLD_HOSTS=["blog.qinglan.example"]):
+            self.run_import()
+        html = Notice.objects.get(urlname=urlname(1)).body_html
+        self.assertIn(f'href="/notices/{urlname(2)}/"', html)
+
+    def test_an_unknown_old_address_is_left_as_written(self) -> None:
+        self.write_post("2018-11-10-a-first.md", 1, "第一篇", "[无](/2001/01/01/nothing/)\n")
+        self.run_import()
+        self.assertIn('href="/2001/01/01/nothing/"', Notice.objects.get().body_html)
+
+    def test_render_notices_applies_a_new_setting_to_unchanged_files(self) -> None:
+        body = "[旧文](https://blog.qinglan.example/2018/11/10/z-last/)\n"
+        self.write_post("2018-11-10-a-first.md", 1, "第一篇", body)
+        self.write_post("2018-11-10-z-last.md", 2, "最后一篇", "正文\n")
+        self.run_import()
+        with self.settings(NOTICES_OLD_HOSTS=["blog.qinglan.example"]):
+            self.assertEqual(self.run_import().unchanged, 2)
+            out = io.StringIO()
+            call_command("render_notices", stdout=out)
+        self.assertTrue(out.getvalue().startswith("1 notices changed"))
+        html = Notice.objects.get(urlname=urlname(1)).body_html
+        self.assertIn(f'href="/notices/{urlname(2)}/"', html)
