@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from html import escape
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from django.urls import NoReverseMatch, reverse
 
@@ -78,7 +78,8 @@ _CODE_BLOCKS = frozenset({"codeblock", "code", "highlight"})
 _MARKDOWN_BLOCKS = frozenset({"blockquote", "quote", "pullquote", "details"})
 
 EMBED_MARKS = {"video": "▶", "audio": "♪"}
-FRAME_MARK = "⧉"
+# Marks common fonts carry (⧉ showed as a missing-glyph box in Chromium with CJK fonts).
+FRAME_MARK = "▣"
 
 
 @dataclass(frozen=True)
@@ -736,6 +737,21 @@ def embed_html(
     host = url_host(link)
     label = f"{mark} {escape(host)}" if host else mark
     address = escape(link.strip())
+    shown = escape(readable_address(link.strip()))
     if scheme and scheme not in {"http", "https"}:  # the sanitiser would drop the link
-        return f'<{element} class="embed">{label} {address}</{element}>'
-    return f'<{element} class="embed">{label} <a href="{address}">{address}</a></{element}>'
+        return f'<{element} class="embed">{label} {shown}</{element}>'
+    return f'<{element} class="embed">{label} <a href="{address}">{shown}</a></{element}>'
+
+
+# Characters that would make an address read as something else (bidi overrides, invisibles).
+_DECEPTIVE = re.compile("[\x00-\x20\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def readable_address(url: str) -> str:
+    """`url` with percent-escapes of UTF-8 text decoded (`q=青岚` rather than `q=%E9%9D%92…`),
+    for reading only; as written when decoding would hide or fake any character."""
+    try:
+        decoded = unquote(url, errors="strict")
+    except UnicodeDecodeError:
+        return url
+    return url if _DECEPTIVE.search(decoded) else decoded

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from unittest import skipUnless
 
@@ -16,6 +17,8 @@ import pytest
 from django.conf import settings
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 
+from notices.importing import import_archive
+from notices.models import Notice
 from tests.test_views_reading import build_reading_archive
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -230,3 +233,58 @@ class BrowserTests(StaticLiveServerTestCase):
         self.assertEqual(page.locator("h1").inner_text(), "找不到这个页面")
         self.assertTrue(page.get_by_role("navigation", name="浏览").is_visible())
         self.screenshot(page, "not-found-375")
+
+    def read_a_hexo_post(self, width: int) -> None:
+        """A post moved from a Hexo site: tags rendered, embeds named, the guessed date said."""
+        body = (
+            "青岚大学开放日的安排如下。\n\n<!-- more -->\n\n"
+            "{% youtube AbCdEfGhIjK %}\n\n"
+            '<iframe src="https://maps.qinglan.example/embed/v1/place?q=%E9%9D%92%E5%B2%9A'
+            '%E5%A4%A7%E5%AD%A6%E5%9B%BE%E4%B9%A6%E9%A6%86&zoom=17&language=zh-CN"></iframe>\n\n'
+            "<script>document.title = 'x'</script>\n\n"
+            "{% details 日程（点击展开） %}\n上午：参观实验室\n\n下午：讲座\n{% enddetails %}\n\n"
+            "{% blockquote 王老师, 青岚日报 %}\n欢迎各位同学。\n{% endblockquote %}\n\n"
+            "```\n{% post_link some-post %}\n```\n\n"
+            "详见 {% post_link 2023-10-01-library-hours %}。\n"
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            (root / "2023-10-08-open-day.md").write_text(
+                "---\ntitle: 青岚大学开放日\ntags: [开放日]\n---\n" + body, encoding="utf-8"
+            )
+            (root / "2023-10-01-library-hours.md").write_text(
+                "---\ntitle: 图书馆国庆开放时间\ndate: 2023-10-01\n---\n正文。\n", encoding="utf-8"
+            )
+            import_archive([root])
+        urlname = Notice.objects.get(title="青岚大学开放日").urlname
+        context, page = self.open_page(width)
+        page.goto(f"{self.live_server_url}/notices/{urlname}/")
+        article = page.locator(".notice-body")
+        text = page.evaluate(
+            "[...document.querySelectorAll('.notice-body')].map(b => { const c = b.cloneNode(true);"
+            " c.querySelectorAll('pre, code').forEach(e => e.remove()); return c.innerText; })[0]"
+        )
+        for raw in ("{%", "<script", "<iframe", "document.title"):
+            self.assertNotIn(raw, text)
+        self.assertEqual(page.locator(".notice-body pre").inner_text().strip(),
+                         "{% post_link some-post %}")  # fmt: skip
+        self.assertEqual(page.locator(".notice-body .embed").count(), 2)
+        self.assertIn("www.youtube.com", page.locator(".notice-body .embed").first.inner_text())
+        # The map's address is shown readable (q=青岚大学图书馆), linked as written.
+        self.assertIn("q=青岚大学图书馆", page.locator(".notice-body .embed").nth(1).inner_text())
+        self.assertIn("日期推定", page.locator(".notice .meta .date-guessed").inner_text())
+        self.assertIn("2023年10月8日", page.locator(".notice .meta").inner_text())
+        link = article.get_by_role("link", name="图书馆国庆开放时间")
+        self.assertEqual(link.get_attribute("href"), "/posts/2023-10-01-library-hours/")
+        page.get_by_text("日程（点击展开）").click()
+        self.assertTrue(page.get_by_text("上午：参观实验室").is_visible())
+        self.assert_fits_width(page)
+        self.screenshot(page, f"notice-hexo-{width}")
+        link.click()
+        self.assertEqual(page.locator("h1").inner_text(), "图书馆国庆开放时间")
+
+    def test_a_hexo_post_reads_well_on_a_desktop(self) -> None:
+        self.read_a_hexo_post(1280)
+
+    def test_a_hexo_post_reads_well_on_a_phone(self) -> None:
+        self.read_a_hexo_post(375)

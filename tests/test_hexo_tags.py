@@ -11,8 +11,14 @@ from html.parser import HTMLParser
 from django.test import SimpleTestCase, override_settings
 from django.urls import reverse
 
-from notices.hexo_tags import EMBED_SANDBOX, code_spans, parse_arguments, post_url
-from notices.rendering import render_body, render_notice_body
+from notices.hexo_tags import (
+    EMBED_SANDBOX,
+    code_spans,
+    parse_arguments,
+    post_url,
+    readable_address,
+)
+from notices.rendering import render_body, render_markdown, render_notice_body
 
 
 class VisibleText(HTMLParser):
@@ -365,3 +371,20 @@ class CostTests(SimpleTestCase):
     def test_a_tag_reading_to_the_end_of_the_body(self) -> None:
         self.assert_fast('<iframe "' * 50_000, 5)
         self.assert_fast('<div "' * 50_000, 5)
+
+
+class ReadableAddressTests(SimpleTestCase):
+    def test_utf8_escapes_are_shown_as_text_and_linked_as_written(self) -> None:
+        html = render_markdown(
+            '<iframe src="https://maps.example.org/?q=%E9%9D%92%E5%B2%9A"></iframe>'
+        )
+        self.assertIn('href="https://maps.example.org/?q=%E9%9D%92%E5%B2%9A"', html)
+        self.assertIn(">https://maps.example.org/?q=青岚</a>", html)
+
+    def test_escapes_that_would_hide_or_fake_characters_stay_escaped(self) -> None:
+        for url in (
+            "https://a.example/%E2%80%AEfdp.exe",
+            "https://a.example/%20x",
+            "https://a.example/%FF",
+        ):
+            self.assertEqual(readable_address(url), url)
