@@ -516,7 +516,7 @@ class _ImportRun:
             category_rows += [(notice.id, category_id) for category_id in category_ids]
             tag_rows += [(notice.id, tag_id) for tag_id in self.tags.ids(document.tags)]
             addresses += [
-                OldAddress(path=path, notice_id=notice.id) for path in self.old_addresses(document)
+                OldAddress(path=path, notice_id=notice.id) for path in addresses_of(document, document.category_paths, self.zone)
             ]
             if self.post_links.may_link(document.body):
                 self.linking_ids.append(notice.id)
@@ -539,20 +539,6 @@ class _ImportRun:
             self.by_urlname[notice.urlname] = existing
             self.by_path[(one.root, document.source_path)] = existing
             self.kept_ids.add(notice.id)
-
-    def old_addresses(self, document: NoticeDocument) -> list[str]:
-        """Where the post was on its old site (notices/permalinks.py)."""
-        return old_addresses(
-            slug=document.slug,
-            date=document.date,
-            date_source=document.date_source,
-            extra=document.extra,
-            source_path=document.source_path,
-            pattern=settings.NOTICES_PERMALINK,
-            zone=self.zone,
-            categories=document.category_paths,
-            title=document.raw_title,
-        )
 
     def build(self, planned: Planned, now: dt.datetime) -> Notice:
         document = planned.document
@@ -720,6 +706,23 @@ def remove_orphans() -> None:
             break
 
 
+def addresses_of(
+    post: NoticeDocument | Notice, category_paths: list[list[str]], zone: dt.tzinfo
+) -> list[str]:
+    """Where a post was on its old site (notices/permalinks.py), from a document or a notice."""
+    return old_addresses(
+        slug=post.slug,
+        date=post.date,
+        date_source=post.date_source,
+        extra=post.extra,
+        source_path=post.source_path,
+        pattern=settings.NOTICES_PERMALINK,
+        zone=zone,
+        categories=category_paths,
+        title=post.raw_title,
+    )
+
+
 def rebuild_old_addresses(*, chunk_size: int = 1000) -> int:
     """Recompute every notice's old addresses from what is stored, after NOTICES_PERMALINK
     changed: an import skips unchanged files, so it never revisits them. Returns the count."""
@@ -730,19 +733,8 @@ def rebuild_old_addresses(*, chunk_size: int = 1000) -> int:
     with transaction.atomic():
         OldAddress.objects.all().delete()
         for item in iter_exported(notices, chunk_size=chunk_size):
-            notice = item.notice
-            paths = old_addresses(
-                slug=notice.slug,
-                date=notice.date,
-                date_source=notice.date_source,
-                extra=notice.extra,
-                source_path=notice.source_path,
-                pattern=settings.NOTICES_PERMALINK,
-                zone=zone,
-                categories=item.category_paths,
-                title=notice.raw_title,
-            )
-            rows += [OldAddress(path=path, notice_id=notice.id) for path in paths]
+            paths = addresses_of(item.notice, item.category_paths, zone)
+            rows += [OldAddress(path=path, notice_id=item.notice.id) for path in paths]
             if len(rows) >= chunk_size:
                 OldAddress.objects.bulk_create(rows, ignore_conflicts=True)
                 rows = []
