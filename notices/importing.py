@@ -515,9 +515,8 @@ class _ImportRun:
             )
             category_rows += [(notice.id, category_id) for category_id in category_ids]
             tag_rows += [(notice.id, tag_id) for tag_id in self.tags.ids(document.tags)]
-            addresses += [
-                OldAddress(path=path, notice_id=notice.id) for path in addresses_of(document, document.category_paths, self.zone)
-            ]
+            paths = addresses_of(document, document.category_paths, self.zone)
+            addresses += [OldAddress(path=path, notice_id=notice.id) for path in paths]
             if self.post_links.may_link(document.body):
                 self.linking_ids.append(notice.id)
         insert_links(Notice.categories.through, ("notice", "category"), category_rows)
