@@ -507,7 +507,11 @@ class _ImportRun:
             OldAddress.objects.filter(notice_id__in=changed_ids).delete()
 
         written = [(one.document, notice) for one, notice in zip(planned, notices, strict=True)]
-        category_rows, tag_rows, addresses = [], [], []
+        category_rows, tag_rows, addresses = (
+            [],
+            [],
+            [],
+        )  # (notice, category), (notice, tag), (path, notice)
         for document, notice in written:
             # In the document's order (an export writes the paths back in row order).
             category_ids = dict.fromkeys(
@@ -516,13 +520,13 @@ class _ImportRun:
             category_rows += [(notice.id, category_id) for category_id in category_ids]
             tag_rows += [(notice.id, tag_id) for tag_id in self.tags.ids(document.tags)]
             paths = addresses_of(document, document.category_paths, self.zone)
-            addresses += [OldAddress(path=path, notice_id=notice.id) for path in paths]
+            addresses += [(path, notice.id) for path in paths]
             if self.post_links.may_link(document.body):
                 self.linking_ids.append(notice.id)
         insert_links(Notice.categories.through, ("notice", "category"), category_rows)
         insert_links(TaggedNotice, ("content_object", "tag"), tag_rows)
         # Two notices claiming one old address: the first keeps it.
-        OldAddress.objects.bulk_create(addresses, ignore_conflicts=True)
+        insert_links(OldAddress, ("path", "notice"), addresses, ignore_conflicts=True)
         # Notices written in this batch are final here: the place to index them for search.
         index_notices(notice for _, notice in written)
         # Bulk writes send no signals: cached pages and counts expire with this transaction.
@@ -661,14 +665,23 @@ class _TagCache:
         self.unsaved.clear()
 
 
-def insert_links(model: type, field_names: tuple[str, str], rows: list[tuple[int, int]]) -> None:
-    """INSERT (notice id, other id) rows in order: a model instance per tag or category link
-    cost more than its insert, a tenth of an import's time (issue 5)."""
+def insert_links(
+    model: type,
+    field_names: tuple[str, str],
+    rows: list[tuple[int, int]] | list[tuple[str, int]],
+    *,
+    ignore_conflicts: bool = False,
+) -> None:
+    """INSERT two-column rows in order: a model instance per tag or category link cost more
+    than its insert, a tenth of an import's time (issue 5). `ignore_conflicts` skips rows a
+    unique constraint refuses (SQLite and PostgreSQL both say it as ON CONFLICT DO NOTHING)."""
     if not rows:
         return
     quote = connection.ops.quote_name
     columns = ", ".join(quote(model._meta.get_field(name).column) for name in field_names)
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES (%s, %s)"
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 
@@ -728,16 +741,16 @@ def rebuild_old_addresses(*, chunk_size: int = 1000) -> int:
     zone = zoneinfo.ZoneInfo(settings.NOTICES_ARCHIVE_TZ)
     fields = ("slug", "date", "date_source", "extra", "source_path", "raw_title")
     notices = Notice.objects.only(*fields).order_by("id").iterator(chunk_size=chunk_size)
-    rows: list[OldAddress] = []
+    rows: list[tuple[str, int]] = []
     with transaction.atomic():
         OldAddress.objects.all().delete()
         for item in iter_exported(notices, chunk_size=chunk_size):
             paths = addresses_of(item.notice, item.category_paths, zone)
-            rows += [OldAddress(path=path, notice_id=item.notice.id) for path in paths]
+            rows += [(path, item.notice.id) for path in paths]
             if len(rows) >= chunk_size:
-                OldAddress.objects.bulk_create(rows, ignore_conflicts=True)
+                insert_links(OldAddress, ("path", "notice"), rows, ignore_conflicts=True)
                 rows = []
-        OldAddress.objects.bulk_create(rows, ignore_conflicts=True)
+        insert_links(OldAddress, ("path", "notice"), rows, ignore_conflicts=True)
     return OldAddress.objects.count()
 
 
