@@ -330,11 +330,20 @@ class _ImportRun:
         edited_since_import = ExpressionWrapper(
             Q(edited_at__isnull=False) & newer_edit, output_field=BooleanField()
         )
-        rows = Notice.objects.annotate(edited_since_import=edited_since_import).values_list(
-            "id", "urlname", "source_path", "content_hash", "edited_since_import", "archive_root"
+        # Imported before the front matter was kept as written (issue 9): read such a file
+        # again even though its bytes are unchanged, so its export can be byte for byte.
+        without_front_matter = ExpressionWrapper(
+            Q(front_matter="") & ~Q(source_path=""), output_field=BooleanField()
         )
+        rows = Notice.objects.annotate(
+            edited_since_import=edited_since_import, without_front_matter=without_front_matter
+        ).values_list(
+            "id", "urlname", "source_path", "content_hash", "edited_since_import", "archive_root",
+            "without_front_matter",
+        )  # fmt: skip
         for row in rows.iterator(chunk_size=5000):
-            existing = Existing(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+            edited, stale = bool(row[4]), bool(row[6]) and not row[4]
+            existing = Existing(row[0], row[1], row[2], "" if stale else row[3], edited, row[5])
             self.by_urlname[existing.urlname] = existing
             if existing.source_path:
                 self.by_path[(existing.root, existing.source_path)] = existing

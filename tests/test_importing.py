@@ -389,6 +389,16 @@ class HexoFieldTests(ImportTestCase):
         paths = list(OldAddress.objects.values_list("path", flat=True))
         self.assertEqual(paths, [normalize_address("/news/lab-open-day.html")])
 
+    def test_a_notice_imported_before_front_matter_was_kept_is_read_again(self) -> None:
+        self.write("a.md", 1)
+        self.run_import()
+        Notice.objects.update(front_matter="", source_format={})  # as an older version left it
+        report = self.run_import()
+        self.assertEqual((report.updated, report.unchanged), (1, 0))
+        notice = Notice.objects.get()
+        self.assertEqual(notice.front_matter + notice.body, (self.root / "a.md").read_text())
+        self.assertEqual(self.run_import().unchanged, 1)
+
 
 class LinksBetweenPostsTests(ImportTestCase):
     """Links to other posts work whichever file is imported first (issue 9)."""
