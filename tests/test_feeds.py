@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import xml.etree.ElementTree as ET
 
 from django.test import TestCase
 from django.urls import reverse
+from django.utils import timezone
 
+from notices.models import Notice
 from tests.test_views_reading import Page, add_notice, build_reading_archive, when
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -167,3 +170,22 @@ class SitemapTests(FeedTestCase):
         ]:
             self.assertIn("http://testserver" + expected, urls)
         self.assertEqual(sum(1 for u in urls if "/notices/" in u), 6)
+
+
+class ModifiedTimeTests(FeedTestCase):
+    """`updated` and `lastmod` say when the author changed a notice, not when it was imported."""
+
+    def test_updated_is_the_authors_updated_else_the_date(self) -> None:
+        admission = self.notices["admission"]
+        Notice.objects.filter(pk=admission.pk).update(updated=admission.date + dt.timedelta(days=9))
+        Notice.objects.exclude(pk=admission.pk).update(imported_at=timezone.now())
+        root = self.parse(reverse("notices:feed-atom"))
+        updated = {
+            entry.findtext(f"{ATOM}title"): dt.datetime.fromisoformat(
+                entry.findtext(f"{ATOM}updated")
+            )
+            for entry in root.findall(f"{ATOM}entry")
+        }
+        self.assertEqual(updated["2023年硕士研究生招生简章"], admission.date + dt.timedelta(days=9))
+        for notice in Notice.objects.exclude(pk=admission.pk):
+            self.assertEqual(updated[notice.title], notice.date)  # not the import time
