@@ -50,7 +50,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with the site's own AdminSite (branding, tags beside notices).
+    "notices.admin_site.NoticeboardAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -189,6 +190,9 @@ NOTICES_OLD_HOSTS = [host.lower() for host in env_list("NOTICES_OLD_HOSTS")]
 # Never list this site's own host: a same-origin frame with scripts could lift its sandbox.
 # Bodies are rendered when imported or saved: a change applies to notices rendered after it.
 NOTICES_EMBED_HOSTS = [host.lower() for host in env_list("NOTICES_EMBED_HOSTS")]
+# Tags as Chinese editors type them (issue 10): `，` `、` `；` `;` separate like `,`.
+TAGGIT_TAGS_FROM_STRING = "notices.tagging.parse_tags"
+TAGGIT_STRING_FROM_TAGS = "notices.tagging.edit_string_for_tags"
 
 # --- Security (issue 6) ----------------------------------------------------------------------
 # Nothing from the archive may run in a reader's browser: no inline or foreign script at all.

@@ -1,18 +1,31 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import widgets
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, path, reverse_lazy
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from taggit.forms import TagWidget
+from taggit.models import Tag
 
 from notices.exporting import export_zip
 from notices.models import Category, DateSource, Notice
 from notices.old_urls import PostLinks
 from notices.search import filter_notices, index_notices
+from notices.tagging import edit_string_for_tags, parse_tags, splits_unlike_taggit
+
+# The change form's "预览" button: the form is checked and its body rendered, nothing saved.
+PREVIEW_BUTTON = "_preview"
 
 
 class HasSourceLinkFilter(admin.SimpleListFilter):
@@ -51,11 +64,81 @@ class SecondsSplitDateTime(widgets.AdminSplitDateTime):
         self.widgets[1].format = "%H:%M:%S"
 
 
+def tag_list(names: list[str]) -> str:
+    return "、".join(f"“{name}”" for name in names)
+
+
 class NoticeForm(forms.ModelForm):
+    # Set by the form itself when it stops to show how typed tags were split: saving again
+    # with the same tags goes through (no JavaScript needed).
+    confirmed_tags = forms.CharField(
+        label=_("confirmed tags"), required=False, widget=forms.HiddenInput
+    )
+
     class Meta:
         model = Notice
         fields = ("body",)  # the admin's fieldsets choose the rest
-        widgets = {"date": SecondsSplitDateTime, "updated": SecondsSplitDateTime}
+        widgets = {
+            "date": SecondsSplitDateTime,
+            "updated": SecondsSplitDateTime,
+            "title": forms.TextInput(attrs={"class": "vTextField notice-title"}),
+            "body": forms.Textarea(attrs={"rows": 30, "cols": 80, "class": "notice-body"}),
+            "tags": TagWidget(
+                attrs={
+                    "class": "vTextField notice-tags",
+                    "autocomplete": "off",
+                    "data-suggestions": reverse_lazy("admin:notices_notice_tag_suggestions"),
+                }
+            ),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "tags" in self.fields:
+            self.fields["tags"].help_text = _(
+                "Separate tags with ， 、 ； or commas; put a name containing one in quotes."
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        tags = cleaned.get("tags")
+        typed = self.data.get(self.add_prefix("tags"), "")
+        if not tags or "tags" not in self.changed_data or not splits_unlike_taggit(typed):
+            return cleaned
+        # Split by a Chinese separator: show the tags once before they replace the old ones.
+        confirmed_key = self.add_prefix("confirmed_tags")
+        if self.data.get(confirmed_key) and parse_tags(self.data[confirmed_key]) == tags:
+            return cleaned
+        data = self.data.copy()
+        data[confirmed_key] = edit_string_for_tags(tags)
+        self.data = data
+        message = gettext(
+            "These %(count)s tags will be saved: %(tags)s. Check them and save again to confirm."
+        ) % {"count": len(tags), "tags": tag_list(tags)}
+        current = sorted(self.instance.tags.names()) if self.instance.pk else []
+        removed = [name for name in current if name not in tags]
+        if removed:
+            message += " " + gettext("Taken off this notice: %(tags)s.") % {
+                "tags": tag_list(removed)
+            }
+        self.add_error("tags", message)
+        return cleaned
+
+    @property
+    def previewing(self) -> bool:
+        return PREVIEW_BUTTON in self.data
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if not self.previewing:
+            return valid
+        if "body" in self.cleaned_data:
+            # The one sanitising renderer, on this unsaved instance (an invalid form saves
+            # nothing): body_preview below shows it under the editor.
+            self.instance.body = self.cleaned_data["body"]
+            links = PostLinks()
+            self.instance.render(resolve_post=links.title, resolve_link=links.link)
+        return False
 
     def clean_body(self) -> str:
         # Browsers send a textarea's lines with CRLF: that is not an edit. A body stored with
@@ -69,7 +152,8 @@ class NoticeForm(forms.ModelForm):
 @admin.register(Notice)
 class NoticeAdmin(admin.ModelAdmin):
     form = NoticeForm
-    list_display = ("title", "site", "date", "category_names", "tag_names", "has_source_link")
+    # The title gets the room; the rest are narrow (categories and tags are filters).
+    list_display = ("title", "list_date", "site", "source_link")
     actions = ("export_selected",)
     list_filter = (
         HasSourceLinkFilter,
@@ -84,7 +168,7 @@ class NoticeAdmin(admin.ModelAdmin):
     # The box searches through notices/search.py (get_search_results), not these fields.
     search_fields = ("title", "urlname", "site", "domain")
     filter_horizontal = ("categories",)
-    readonly_fields = (
+    import_fields = (
         "urlname",
         "raw_title",
         "date_source",
@@ -96,14 +180,29 @@ class NoticeAdmin(admin.ModelAdmin):
         "edited_at",
         "extra",
     )
+    readonly_fields = ("body_preview", *import_fields)
     fieldsets = (
-        (None, {"fields": ("title", "site", "domain", "date", "updated", "source_url", "body")}),
-        (_("Classification"), {"fields": ("categories", "tags")}),
+        (
+            None,
+            {
+                "fields": (
+                    "title",
+                    "site",
+                    "domain",
+                    "date",
+                    "updated",
+                    "source_url",
+                    "body",
+                    "body_preview",
+                )
+            },
+        ),
+        (_("Classification"), {"fields": ("tags", "confirmed_tags", "categories")}),
         (
             _("Import"),
             {
                 "classes": ("collapse",),
-                "fields": readonly_fields,
+                "fields": import_fields,
             },
         ),
     )
@@ -122,17 +221,58 @@ class NoticeAdmin(admin.ModelAdmin):
             .prefetch_related("categories", "tags")
         )
 
-    @admin.display(description=_("categories"))
-    def category_names(self, notice: Notice) -> str:
-        return ", ".join(category.full_name for category in notice.categories.all())
+    class Media:
+        css = {"all": ("notices/admin/notice_admin.css",)}
+        js = ("notices/admin/tag_suggestions.js",)
 
-    @admin.display(description=_("tags"))
-    def tag_names(self, notice: Notice) -> str:
-        return ", ".join(tag.name for tag in notice.tags.all())
+    @admin.display(description=_("date"), ordering="date")
+    def list_date(self, notice: Notice) -> str:
+        return timezone.localtime(notice.date).strftime("%Y-%m-%d")
 
-    @admin.display(description=_("source link"), boolean=True)
-    def has_source_link(self, notice: Notice) -> bool:
-        return bool(notice.source_url)
+    @admin.display(description=_("source link"), ordering="source_url")
+    def source_link(self, notice: Notice) -> str:
+        # Only web addresses become links: the archive's text is not trusted.
+        if not notice.source_url.startswith(("https://", "http://")):
+            return "—"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
+            notice.source_url,
+            gettext("original"),
+        )
+
+    @admin.display(description=_("preview"))
+    def body_preview(self, notice: Notice) -> SafeString | str:
+        # body_html comes only from notices.rendering (sanitised); after "预览" it is the
+        # unsaved form's body, rendered by NoticeForm.is_valid.
+        if not notice.body_html:
+            return gettext("Shown here after 预览 or saving.")
+        return mark_safe(f'<div class="notice-preview">{notice.body_html}</div>')
+
+    def get_urls(self) -> list[URLPattern]:
+        suggestions = path(
+            "tags.json",
+            self.admin_site.admin_view(self.tag_suggestions),
+            name="notices_notice_tag_suggestions",
+        )
+        return [suggestions, *super().get_urls()]
+
+    def tag_suggestions(self, request: HttpRequest) -> JsonResponse:
+        """Existing tags for the tag box's autocomplete, most used first (staff only)."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        typed = request.GET.get("q", "").strip()[:100]
+        tags = Tag.objects.annotate(uses=Count("notices_taggednotice_items"))
+        if typed:
+            tags = tags.filter(name__icontains=typed)
+        names = list(tags.order_by("-uses", "name").values_list("name", flat=True)[:20])
+        return JsonResponse({"tags": names})
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        if PREVIEW_BUTTON in request.POST:
+            messages.info(request, gettext("Preview only: nothing has been saved yet."))
+        return super().render_change_form(request, context, *args, **kwargs)
 
     @admin.action(description=_("Export selected notices (zip of documents)"))
     def export_selected(self, request: HttpRequest, queryset: QuerySet[Notice]) -> HttpResponse:
@@ -181,3 +321,25 @@ class CategoryAdmin(admin.ModelAdmin):
     @admin.display(description=_("notices"), ordering="notice_count")
     def notice_count(self, category: Category) -> int:
         return category.notice_count
+
+
+# Tags are edited in the notice form; this list is for renaming and merging by hand. Shown
+# inside the notices app by NoticeboardAdminSite.get_app_list.
+if admin.site.is_registered(Tag):
+    admin.site.unregister(Tag)
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "notice_count")
+    search_fields = ("name",)
+    ordering = ("name",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
+        return (
+            super().get_queryset(request).annotate(notice_count=Count("notices_taggednotice_items"))
+        )
+
+    @admin.display(description=_("notices"), ordering="notice_count")
+    def notice_count(self, tag: Tag) -> int:
+        return tag.notice_count

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth.models import User
 from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
 from notices.models import Category, Notice
+from notices.tagging import edit_string_for_tags
 from tests.helpers import make_notice
 
 
@@ -105,3 +108,140 @@ class CategoryTreeTests(TestCase):
         first = Category.objects.create(name="A B")
         second = Category.objects.create(name="a-b")
         self.assertNotEqual(first.path, second.path)
+
+
+class EditorAdminTests(TestCase):
+    """Issue 10: an admin a Chinese editor can work in (branding, layout, tags, preview)."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.editor = User.objects.create_superuser("editor", "editor@example.org", "pw-for-tests")
+
+    def setUp(self) -> None:
+        self.client.force_login(self.editor)
+        self.notice = make_notice(urlname="abc", imported_at=timezone.now())
+        self.notice.tags.add("寒假", "学生", "通知公告")
+        self.url = reverse("admin:notices_notice_change", args=[self.notice.id])
+
+    def form_data(self, **changes: object) -> dict[str, object]:
+        form = self.client.get(self.url).context["adminform"].form
+        data = {name: form[name].value() or "" for name in form.fields}
+        data.update(date_0="2021-01-15", date_1="09:30:00", categories=[])
+        data["tags"] = edit_string_for_tags(self.notice.tags.all())  # as the widget shows them
+        data.update(changes)
+        return data
+
+    def test_branding_is_the_sites_own_and_translated(self) -> None:
+        response = self.client.get(reverse("admin:index"))
+        self.assertContains(response, "公告栏 管理")
+        self.assertNotContains(response, "Django 管理")
+        with self.settings(LANGUAGE_CODE="en"):
+            response = self.client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en")
+            self.assertContains(response, "Noticeboard administration")
+
+    def test_tags_are_listed_with_notices_not_apart(self) -> None:
+        apps = self.client.get(reverse("admin:index")).context["app_list"]
+        self.assertEqual([app["app_label"] for app in apps], ["auth", "notices"])
+        notices = next(app for app in apps if app["app_label"] == "notices")
+        self.assertIn("Tag", [model["object_name"] for model in notices["models"]])
+        response = self.client.get(reverse("admin:taggit_tag_changelist"))
+        self.assertContains(response, "通知公告")
+        self.assertEqual(
+            {tag.name: tag.notice_count for tag in response.context["cl"].result_list},
+            {"寒假": 1, "学生": 1, "通知公告": 1},
+        )
+
+    def test_the_list_gives_the_title_the_room(self) -> None:
+        response = self.client.get(reverse("admin:notices_notice_changelist"))
+        columns = response.context["cl"].list_display
+        self.assertEqual(columns[:4], ["action_checkbox", "title", "list_date", "site"])
+        self.assertNotIn("category_names", columns)
+        self.assertContains(response, '<td class="field-list_date">2021-01-15</td>', html=True)
+        self.assertContains(response, 'rel="noopener noreferrer">原文</a>')
+
+    def test_the_form_has_a_wide_title_a_tall_body_and_a_preview(self) -> None:
+        response = self.client.get(self.url)
+        self.assertContains(response, 'class="vTextField notice-title"')
+        self.assertContains(response, 'rows="30"')
+        self.assertContains(response, 'name="_preview"')
+        self.assertContains(response, "notices/admin/notice_admin.css")
+        self.assertContains(response, 'class="notice-preview"')
+        self.assertContains(response, "标签之间用 ，、； 或英文逗号分隔")
+        self.assertContains(response, 'data-suggestions="/admin/notices/notice/tags.json"')
+
+    def test_chinese_commas_stop_once_with_the_tags_then_save(self) -> None:
+        response = self.client.post(self.url, self.form_data(tags="研究生，招生，推免"))
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "将保存以下 3 个标签：“招生”、“推免”、“研究生”")
+        self.assertContains(response, "将从本通知移除：“学生”、“寒假”、“通知公告”")
+        form = response.context["adminform"].form
+        self.assertEqual(form["confirmed_tags"].value(), "招生, 推免, 研究生")
+        self.assertEqual(sorted(self.notice.tags.names()), ["学生", "寒假", "通知公告"])
+
+        data = self.form_data(tags="研究生，招生，推免", confirmed_tags="招生, 推免, 研究生")
+        response = self.client.post(self.url, data)
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(sorted(self.notice.tags.names()), sorted(["研究生", "招生", "推免"]))
+
+    def test_changed_tags_after_the_stop_stop_again(self) -> None:
+        data = self.form_data(tags="研究生，招生", confirmed_tags="招生, 推免, 研究生")
+        response = self.client.post(self.url, data)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(
+            response.context["adminform"].form["confirmed_tags"].value(), "招生, 研究生"
+        )
+
+    def test_unchanged_tags_and_ascii_commas_need_no_confirmation(self) -> None:
+        response = self.client.post(self.url, self.form_data())
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(sorted(self.notice.tags.names()), ["学生", "寒假", "通知公告"])
+        response = self.client.post(self.url, self.form_data(tags="寒假, 学生, 新标签"))
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(sorted(self.notice.tags.names()), ["学生", "寒假", "新标签"])
+
+    def test_preview_renders_sanitised_and_saves_nothing(self) -> None:
+        before = Notice.objects.get(id=self.notice.id)
+        data = self.form_data(
+            title="改过的标题",
+            body="**预览正文** <script>alert(1)</script><img src=x onerror=alert(1)>\n",
+            _preview="预览",
+        )
+        response = self.client.post(self.url, data)
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "这只是预览：尚未保存任何内容。")
+        self.assertContains(response, "<strong>预览正文</strong>")
+        preview = response.content.decode().split('class="notice-preview"')[1].split("</div>")[0]
+        self.assertNotIn("<script", preview)
+        self.assertNotIn("onerror", preview)
+        self.assertFalse(response.context["adminform"].form.errors)
+        after = Notice.objects.get(id=self.notice.id)
+        self.assertEqual(
+            (after.title, after.body, after.body_html, after.edited_at),
+            (before.title, before.body, before.body_html, before.edited_at),
+        )
+
+    def test_preview_with_chinese_commas_shows_both(self) -> None:
+        data = self.form_data(tags="研究生，招生", _preview="预览")
+        response = self.client.post(self.url, data)
+        self.assertContains(response, "将保存以下 2 个标签")
+        self.assertContains(response, 'class="notice-preview"')
+        self.assertEqual(sorted(self.notice.tags.names()), ["学生", "寒假", "通知公告"])
+
+    def test_tag_suggestions_are_for_staff_only(self) -> None:
+        url = reverse("admin:notices_notice_tag_suggestions")
+        self.assertEqual(self.client.get(url, {"q": "通知"}).json(), {"tags": ["通知公告"]})
+        self.assertEqual(len(self.client.get(url).json()["tags"]), 3)
+        self.client.logout()
+        self.assertEqual(self.client.get(url).status_code, 302)
+        User.objects.create_user("reader", password="pw-for-tests")
+        self.client.login(username="reader", password="pw-for-tests")
+        self.assertEqual(self.client.get(url).status_code, 302)
+
+    def test_the_category_pickers_help_is_chinese(self) -> None:
+        catalog = self.client.get(reverse("admin:jsi18n")).content.decode()
+        for translated in [
+            "选中要选择的%s，然后点击“选择”箭头按钮。",
+            "选择全部%s",
+            "删除选中的%s",
+        ]:
+            self.assertIn(json.dumps(translated), catalog)
