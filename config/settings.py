@@ -171,6 +171,9 @@ _SPARE_CORES = (os.cpu_count() or 2) - 2
 NOTICES_IMPORT_WORKERS = env_int("NOTICES_IMPORT_WORKERS", max(0, min(4, _SPARE_CORES)))
 # Larger archive files are rejected with a clear error, never read into memory (issue 6).
 NOTICES_MAX_FILE_BYTES = env_int("NOTICES_MAX_FILE_BYTES", 5 * 1024 * 1024)
+# `import_notices --prune` refuses to delete more than this share of the notices without
+# `--yes` (issue 10: another folder given by mistake deleted 59 of 60).
+NOTICES_PRUNE_MAX_SHARE = float(os.environ.get("NOTICES_PRUNE_MAX_SHARE") or 0.10)
 # Old addresses (issue 9): the old site's permalink patterns, comma-separated (Hexo's or
 # Jekyll's placeholders, or a Jekyll style name); the importer stores each notice's addresses
 # under them and a request for one is answered with a 301. Set your _config.yml's `permalink`.

@@ -23,6 +23,7 @@ from notices.models import Category, DateSource, Notice
 from notices.old_urls import PostLinks
 from notices.search import filter_notices, index_notices
 from notices.tagging import edit_string_for_tags, parse_tags, splits_unlike_taggit
+from notices.writeback import write_back_action
 
 # The change form's "预览" button: the form is checked and its body rendered, nothing saved.
 PREVIEW_BUTTON = "_preview"
@@ -154,7 +155,7 @@ class NoticeAdmin(admin.ModelAdmin):
     form = NoticeForm
     # The title gets the room; the rest are narrow (categories and tags are filters).
     list_display = ("title", "list_date", "site", "source_link")
-    actions = ("export_selected",)
+    actions = ("export_selected", write_back_action)
     list_filter = (
         HasSourceLinkFilter,
         # Guessed dates (from the file name or mtime) are the ones an editor may want to fix.

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import time
 import zoneinfo
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -75,6 +75,8 @@ class ImportReport:
     elapsed: float = 0.0
     dry_run: bool = False
     errors: list[str] = field(default_factory=list)
+    # Archive folder -> notices --prune deletes (or would) whose file was there.
+    pruned_roots: Counter = field(default_factory=Counter)
 
     @property
     def docs_per_second(self) -> float:
@@ -385,6 +387,9 @@ class _ImportRun:
         planned = [p for p in map(self.plan, batch) if p is not None]
         if self.dry_run or not planned:
             self.count(planned)
+            for one in planned:  # a dry run names each file too (`-v 2`, issue 10)
+                kind = "created" if one.existing_id is None else "updated"
+                self.log(kind, one.document.source_path)
             return
         if self.try_write(planned) is None:
             return
@@ -599,6 +604,7 @@ class _ImportRun:
         for existing in gone:
             self.log("pruned", f"{existing.source_path or '(no file)'}: {existing.urlname}")
         self.report.pruned = len(gone)
+        self.report.pruned_roots = Counter(existing.root for existing in gone)
         if not self.dry_run:
             ids = [existing.id for existing in gone]
             for start in range(0, len(ids), 500):
