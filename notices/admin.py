@@ -19,6 +19,7 @@ from taggit.forms import TagWidget
 from taggit.models import Tag
 
 from notices.exporting import export_zip
+from notices.history import NoticeHistoryAdmin
 from notices.models import Category, DateSource, Notice
 from notices.old_urls import PostLinks
 from notices.search import filter_notices, index_notices
@@ -151,7 +152,7 @@ class NoticeForm(forms.ModelForm):
 
 
 @admin.register(Notice)
-class NoticeAdmin(admin.ModelAdmin):
+class NoticeAdmin(NoticeHistoryAdmin):  # versions, restore, state, diff (notices/history.py)
     form = NoticeForm
     # The title gets the room; the rest are narrow (categories and tags are filters).
     list_display = ("title", "list_date", "site", "source_link")
@@ -199,6 +200,7 @@ class NoticeAdmin(admin.ModelAdmin):
             },
         ),
         (_("Classification"), {"fields": ("tags", "confirmed_tags", "categories")}),
+        (_("Difference from its file"), {"fields": ("file_diff",)}),  # notices/sync.py
         (
             _("Import"),
             {

@@ -39,6 +39,7 @@ from notices.documents import (
     parse_bytes,
 )
 from notices.exporting import iter_exported
+from notices.history import import_versions
 from notices.models import Category, Notice, OldAddress, TaggedNotice
 from notices.old_urls import PostLinks
 from notices.permalinks import old_addresses
@@ -59,7 +60,7 @@ Log = Callable[[str, str], None]
 NOTICE_FIELDS = (
     "title", "raw_title", "site", "domain", "date", "body", "body_html", "summary",
     "source_url", "extra", "source_path", "content_hash", "imported_at", "date_source",
-    "updated", "slug", "front_matter", "source_format", "archive_root",
+    "updated", "slug", "front_matter", "source_format", "archive_root", "held_back_hash",
 )  # fmt: skip
 
 
@@ -485,6 +486,9 @@ class _ImportRun:
         self.kept_ids.add(target.id)
         if target.edited and not self.overwrite:
             self.report.conflicts += 1
+            if not self.dry_run:  # the change list's "conflict" (notices/sync.py)
+                held_back = Notice.objects.filter(id=target.id)
+                held_back.update(held_back_hash=document.content_hash)
             self.log(
                 "conflict",
                 f"{source_path}: notice {document.urlname!r} was edited in the admin since "
@@ -541,6 +545,14 @@ class _ImportRun:
         insert_links(TaggedNotice, ("content_object", "tag"), tag_rows)
         # Two notices claiming one old address: the first keeps it.
         insert_links(OldAddress, ("path", "notice"), addresses, ignore_conflicts=True)
+        # A version of each notice written, in this batch's transaction (notices/history.py).
+        import_versions(
+            (
+                (notice, one.existing_id is None, one.document.tags, one.document.category_paths)
+                for one, notice in zip(planned, notices, strict=True)
+            ),
+            now,
+        )
         # Notices written in this batch are final here: the place to index them for search.
         index_notices(notice for _, notice in written)
         # Bulk writes send no signals: cached pages and counts expire with this transaction.

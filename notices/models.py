@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 from taggit.managers import TaggableManager
 from taggit.models import TaggedItemBase
 
@@ -113,6 +114,18 @@ class NoticeQuerySet(models.QuerySet):
         return self.defer("body", "body_html", "extra").prefetch_related("categories", "tags")
 
 
+class NoticeVersionFields(models.Model):
+    """What a version keeps beside the notice's own fields: its tags and categories as names
+    (a category may be gone by the time the version is restored; it is made again)."""
+
+    tag_names = models.JSONField(_("tags"), default=list, blank=True)
+    # Each category as its path of names from the root, in the notice's order.
+    category_paths = models.JSONField(_("categories"), default=list, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 class Notice(models.Model):
     urlname = models.CharField(_("urlname"), max_length=200, unique=True)
     title = models.CharField(_("title"), max_length=500)
@@ -147,6 +160,11 @@ class Notice(models.Model):
     # The import folder the file was read from: the same relative path in another folder is
     # another file.
     archive_root = models.CharField(_("archive folder"), max_length=1000, blank=True)
+    # The sha256 of a newer file an import held back because the notice was edited here
+    # (notices/sync.py): the conflict the change list can filter by without reading files.
+    held_back_hash = models.CharField(
+        _("held-back file hash"), max_length=64, null=True, blank=True, editable=False
+    )
 
     categories = models.ManyToManyField(
         Category, verbose_name=_("categories"), blank=True, related_name="notices"
@@ -154,6 +172,17 @@ class Notice(models.Model):
     tags = TaggableManager(verbose_name=_("tags"), through=TaggedNotice, blank=True)
 
     objects = NoticeQuerySet.as_manager()
+    # Every version, from each import (written in bulk with its batch) and each admin save
+    # (notices/history.py). The derived HTML and summary are rendered again on restore.
+    history = HistoricalRecords(
+        verbose_name=_("notice version"),
+        verbose_name_plural=_("notice versions"),
+        bases=[NoticeVersionFields],
+        excluded_fields=["body_html", "summary", "held_back_hash"],
+        history_change_reason_field=models.TextField(null=True),
+        # Versions are looked up by notice and date; these indexes would only slow imports.
+        no_db_index=["urlname", "site", "source_path", "slug"],
+    )
 
     class Meta:
         verbose_name = _("notice")
