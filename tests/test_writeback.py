@@ -19,6 +19,7 @@ from django.utils import timezone
 from notices.documents import content_hash
 from notices.importing import import_archive
 from notices.models import Notice
+from notices.tagging import edit_string_for_tags
 from notices.writeback import (
     BOTH_CHANGED,
     CONFLICT,
@@ -470,3 +471,41 @@ class AdminActionTests(ArchiveTestCase):
         before = (self.root / self.notice.source_path).read_bytes()
         self.post_action()
         self.assertEqual((self.root / self.notice.source_path).read_bytes(), before)
+
+
+class EditorPathTests(ArchiveTestCase):
+    """The editor's whole path: import, edit in the admin, write back, import → unchanged."""
+
+    def test_an_admin_edit_written_back_changes_one_line_and_reimports_unchanged(self) -> None:
+        notice = self.imported(urlname="winter", tags=["青岚大学", "寒假"])
+        path = self.root / notice.source_path
+        before = path.read_text(encoding="utf-8")
+        self.client.force_login(User.objects.create_superuser("editor", "e@example.org", "pw"))
+        url = reverse("admin:notices_notice_change", args=[notice.pk])
+        form = self.client.get(url).context["adminform"].form
+        data = {name: form[name].value() or "" for name in form.fields}
+        data.update(
+            title="关于2021年寒假放假安排的补充通知",
+            date_0="2021-01-15",
+            date_1="09:30:00",
+            categories=[category.id for category in notice.categories.all()],
+            tags=edit_string_for_tags(notice.tags.all()),
+        )
+        response = self.client.post(url, data)
+        self.assertEqual(response.status_code, 302, response.content.decode()[:2000])
+        self.assertTrue(Notice.objects.get(pk=notice.pk).was_edited_since_import)
+
+        changelist = reverse("admin:notices_notice_changelist")
+        self.client.post(
+            changelist, {"action": "write_back_action", "_selected_action": [notice.pk]}
+        )
+
+        after = path.read_text(encoding="utf-8")
+        changed = [
+            (old, new)
+            for old, new in zip(before.splitlines(), after.splitlines(), strict=True)
+            if old != new
+        ]
+        self.assertEqual(changed, [(before.splitlines()[1], f"title: {OTHER_TITLE}")])
+        report = self.reimport()
+        self.assertEqual((report.unchanged, report.updated, report.conflicts), (1, 0, 0))
