@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
@@ -41,6 +41,7 @@ from django.utils.translation import gettext, gettext_lazy
 from notices.documents import DocumentError, content_hash, parse_bytes
 from notices.exporting import export_file
 from notices.models import Notice
+from notices.sync import EDITED_HERE as EDITED_OR_WITHOUT_FILE
 from notices.sync import SyncState, file_path, read_file, sync_state
 
 # What happened to one notice (WrittenFile.kind).
@@ -104,14 +105,6 @@ class _Refused(Exception):
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
-
-
-def needs_write_back() -> Q:
-    """Notices the archive does not have as they are: edited since import, or without a file."""
-    edited = Q(edited_at__isnull=False) & (
-        Q(imported_at__isnull=True) | Q(edited_at__gt=F("imported_at"))
-    )
-    return edited | Q(source_path="")
 
 
 def archive_root_of(notice: Notice) -> Path:
@@ -186,7 +179,7 @@ def write_back(notices: Iterable[Notice], *, dry_run: bool = False) -> WriteBack
                 path = new_file_path(notice)
                 _write_new(notice, path, report, dry_run=dry_run)
             elif not notice.was_edited_since_import:
-                report.add(SKIPPED, path, notice, "in sync: not edited since the import")
+                report.add(SKIPPED, path, notice, "not edited since the import")
             else:
                 _write_edit(notice, report, dry_run=dry_run)
         except _Refused as refused:
@@ -341,7 +334,8 @@ def _mark_written(
 
 
 def notices_to_write_back() -> QuerySet[Notice]:
-    return Notice.objects.filter(needs_write_back()).order_by("source_path", "id")
+    """Notices the archive does not have as they are: edited since import, or without a file."""
+    return Notice.objects.filter(EDITED_OR_WITHOUT_FILE).order_by("source_path", "id")
 
 
 @admin.action(description=gettext_lazy("Write back to the archive files"), permissions=["change"])

@@ -100,6 +100,10 @@ class WriteBackTests(ArchiveTestCase):
         self.assertEqual(notice.front_matter + notice.body, after)
         self.assertEqual(notice.raw_title, OTHER_TITLE)
         self.assertEqual(file_state(notice), (IN_SYNC, ""))
+        # A version says the file was written (notices/history.py keeps every version).
+        self.assertEqual(
+            notice.history.first().history_change_reason, "written back to the archive"
+        )
 
     def test_the_next_import_says_unchanged(self) -> None:
         notice = self.imported()
