@@ -23,6 +23,7 @@ from notices.history import NoticeHistoryAdmin
 from notices.models import Category, DateSource, Notice
 from notices.old_urls import PostLinks
 from notices.search import filter_notices, index_notices
+from notices.sync import SyncStateFilter
 from notices.tagging import edit_string_for_tags, parse_tags, splits_unlike_taggit
 from notices.writeback import write_back_action
 
@@ -155,9 +156,10 @@ class NoticeForm(forms.ModelForm):
 class NoticeAdmin(NoticeHistoryAdmin):  # versions, restore, state, diff (notices/history.py)
     form = NoticeForm
     # The title gets the room; the rest are narrow (categories and tags are filters).
-    list_display = ("title", "list_date", "site", "source_link")
+    list_display = ("title", "list_date", "site", "sync_state", "source_link")
     actions = ("export_selected", write_back_action)
     list_filter = (
+        SyncStateFilter,  # edited here / file changed since / conflict (notices/sync.py)
         HasSourceLinkFilter,
         # Guessed dates (from the file name or mtime) are the ones an editor may want to fix.
         "date_source",

@@ -27,14 +27,17 @@ class NoticeboardAdminSite(admin.AdminSite):
     enable_nav_sidebar = False
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
-        apps = super().get_app_list(request, app_label)
+        if app_label not in (None, "notices"):
+            return super().get_app_list(request, app_label)
+        apps = super().get_app_list(request)
         notices = next((app for app in apps if app["app_label"] == "notices"), None)
         if notices is None:
             return apps
         for app in [app for app in apps if app["app_label"] in MERGED_INTO_NOTICES]:
             notices["models"].extend(app["models"])
             apps.remove(app)
-        return apps
+        # The notices app's own page (/admin/notices/) lists tags too.
+        return [notices] if app_label == "notices" else apps
 
 
 class NoticeboardAdminConfig(AdminConfig):

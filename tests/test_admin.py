@@ -135,6 +135,8 @@ class EditorAdminTests(TestCase):
         response = self.client.get(reverse("admin:index"))
         self.assertContains(response, "公告栏 管理")
         self.assertNotContains(response, "Django 管理")
+        for heading in ["Model name", "Add link", "Change or view list link"]:
+            self.assertNotContains(response, heading)
         with self.settings(LANGUAGE_CODE="en"):
             response = self.client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en")
             self.assertContains(response, "Noticeboard administration")
@@ -144,8 +146,14 @@ class EditorAdminTests(TestCase):
         self.assertEqual([app["app_label"] for app in apps], ["auth", "notices"])
         notices = next(app for app in apps if app["app_label"] == "notices")
         self.assertIn("Tag", [model["object_name"] for model in notices["models"]])
+        app_page = self.client.get(reverse("admin:app_list", args=["notices"]))
+        self.assertContains(app_page, 'href="/admin/taggit/tag/"')
         response = self.client.get(reverse("admin:taggit_tag_changelist"))
         self.assertContains(response, "通知公告")
+        self.assertContains(response, '&rsaquo; <a href="/admin/notices/">通知</a>')
+        self.assertNotContains(response, "标签项")
+        add_page = self.client.get(reverse("admin:taggit_tag_add"))
+        self.assertContains(add_page, '&rsaquo; <a href="/admin/taggit/tag/">标签</a>')
         self.assertEqual(
             {tag.name: tag.notice_count for tag in response.context["cl"].result_list},
             {"寒假": 1, "学生": 1, "通知公告": 1},
@@ -154,7 +162,9 @@ class EditorAdminTests(TestCase):
     def test_the_list_gives_the_title_the_room(self) -> None:
         response = self.client.get(reverse("admin:notices_notice_changelist"))
         columns = response.context["cl"].list_display
-        self.assertEqual(columns[:4], ["action_checkbox", "title", "list_date", "site"])
+        self.assertEqual(
+            columns, ["action_checkbox", "title", "list_date", "site", "sync_state", "source_link"]
+        )
         self.assertNotIn("category_names", columns)
         self.assertContains(response, '<td class="field-list_date">2021-01-15</td>', html=True)
         self.assertContains(response, 'rel="noopener noreferrer">原文</a>')
