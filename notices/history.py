@@ -141,6 +141,8 @@ def record_version(notice: Notice, *, history_type: str, reason: str, user: Any 
 def _with_relations(sender, instance: Notice, history_instance, **kwargs) -> None:
     """A version written by a plain save() (a script, the shell) names the tags and
     categories stored at that moment."""
+    if history_instance.history_type == "-":
+        return  # deleted: its tag and category rows are already gone
     if instance.pk and not history_instance.tag_names and not history_instance.category_paths:
         exported = next(iter_exported([instance]))
         history_instance.tag_names = exported.tags
@@ -176,8 +178,6 @@ def restore_initial(version: models.Model, form_fields: Iterable[str]) -> dict[s
 class NoticeHistoryAdmin(SimpleHistoryAdmin):
     """NoticeAdmin's base: versions with their user, restore, the sync state and the diff."""
 
-    history_list_display = ("history_change_reason",)
-
     # --- versions ---------------------------------------------------------------------------
 
     def history_form_view(self, request: HttpRequest, object_id, version_id, extra_context=None):
@@ -199,7 +199,8 @@ class NoticeHistoryAdmin(SimpleHistoryAdmin):
             file's front matter, hash, source path) stay the notice's."""
 
             def __init__(self, *args, instance=None, **form_kwargs) -> None:
-                live = Notice.objects.get(pk=version.id)
+                # A deleted (pruned) notice is made again from its version.
+                live = Notice.objects.filter(pk=version.id).first() or instance
                 super().__init__(*args, instance=live, **form_kwargs)
                 self.initial.update(restore_initial(version, self.fields))
 

@@ -223,3 +223,20 @@ class OverwriteTests(HistoryTestCase):
         self.assertEqual(self.import_().conflicts, 1)
         notice.refresh_from_db()
         self.assertEqual(notice.title, "编辑改的标题")
+
+
+class DeletedNoticeTests(HistoryTestCase):
+    def test_a_pruned_notice_can_be_restored_from_its_last_version(self) -> None:
+        self.write(urlname="n1", tags=["招生"])
+        self.import_()
+        notice = Notice.objects.get(urlname="n1")
+        (self.root / "notice.md").unlink()
+        self.assertEqual(self.import_(prune=True).pruned, 1)
+        self.assertFalse(Notice.objects.exists())
+        deleted = HistoricalNotice.objects.filter(id=notice.id).latest()
+        self.assertEqual(deleted.history_type, "-")
+        self.restore(HistoricalNotice.objects.get(id=notice.id, history_type="+"))
+        restored = Notice.objects.get(id=notice.id)
+        self.assertEqual((restored.urlname, restored.title), ("n1", notice.title))
+        self.assertEqual(list(restored.tags.names()), ["招生"])
+        self.assertIn("寒假安排", restored.body_html)
