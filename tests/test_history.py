@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -240,3 +241,10 @@ class DeletedNoticeTests(HistoryTestCase):
         self.assertEqual((restored.urlname, restored.title), ("n1", notice.title))
         self.assertEqual(list(restored.tags.names()), ["招生"])
         self.assertIn("寒假安排", restored.body_html)
+
+
+class PinnedVersionTests(TestCase):
+    def test_the_pinned_django_simple_history_is_installed(self) -> None:
+        # 3.13.0 declares Django 5.2 support (django>=5.2); a new release may change the
+        # historical table or the revert view this admin builds on.
+        self.assertEqual(version("django-simple-history"), "3.13.0")
