@@ -213,6 +213,11 @@ class NoticeHistoryAdmin(SimpleHistoryAdmin):
             if obj.date != stored_date:
                 obj.date_source = DateSource.FRONT_MATTER
             obj.mark_edited()  # a restore is an edit: the next import holds it back
+        if change and not HistoricalNotice.objects.filter(id=obj.pk).exists():
+            # A notice from before versions were kept: its stored state becomes the first
+            # version, so the edit does not leave it only in the file.
+            stored = Notice.objects.get(pk=obj.pk)
+            record_version(stored, history_type="+", reason="before the first recorded edit")
         # The version is written once the tags and categories are saved (form.save_m2m()),
         # so it names the ones just chosen, not the ones before.
         obj.skip_history_when_saving = True

@@ -151,6 +151,14 @@ class AdminVersionTests(HistoryTestCase):
         self.assertCountEqual(version.tag_names, ["推免", "招生"])
         self.assertEqual(self.notice.history.count(), 2)
 
+    def test_a_notice_from_before_versions_keeps_its_state_before_the_first_edit(self) -> None:
+        HistoricalNotice.objects.all().delete()  # as after the upgrade that brought versions
+        self.edit_in_admin(self.notice, title="新的标题")
+        before, after = self.notice.history.order_by("history_id")
+        self.assertEqual((before.history_type, before.title), ("+", "原来的标题"))
+        self.assertEqual(before.tag_names, ["招生"])
+        self.assertEqual((after.title, after.history_user), ("新的标题", self.editor))
+
     def test_the_history_page_lists_the_versions(self) -> None:
         self.edit_in_admin(self.notice, title="新的标题")
         url = reverse("admin:notices_notice_history", args=[self.notice.id])
