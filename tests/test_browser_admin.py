@@ -7,7 +7,8 @@ filter by it, see the difference from its file, write it back with the list's ac
 It measures what made the admin hard to work in: the change list's title column and row
 height at 1280 px, the title box's and body box's size, and nothing wider than a 375 px phone;
 the diff's lines wrap inside its box (no sideways scrolling, no empty lines between them) and
-removed and added lines are coloured, dark in dark mode. Screenshots go to test-artifacts/admin-*.png.
+removed and added lines are coloured, dark in dark mode.
+Screenshots go to test-artifacts/admin-*.png.
 """
 
 from __future__ import annotations
