@@ -269,10 +269,20 @@ def site_or_404(site: str) -> str:
 
 
 def day_start(day: dt.date) -> dt.datetime:
-    """Midnight of `day` in the site's time zone, as dates are shown."""
-    return timezone.make_aware(
+    """Midnight of `day` in the site's time zone, as dates are shown.
+
+    Midnight of 0001-01-01 east of UTC is before the first datetime Python has (the database
+    layer converts to UTC: OverflowError, issue 11): such an edge stands for "the beginning
+    of time", and the same at the far end."""
+    start = timezone.make_aware(
         dt.datetime(day.year, day.month, day.day), timezone.get_current_timezone()
     )
+    try:
+        start.astimezone(dt.UTC)
+    except OverflowError:
+        edge = dt.datetime.min if day.year < 5000 else dt.datetime.max
+        return edge.replace(tzinfo=dt.UTC)
+    return start
 
 
 def _date(text: str) -> dt.date:
