@@ -25,6 +25,8 @@ import frontmatter
 import yaml
 from frontmatter.default_handlers import BaseHandler, JSONHandler, YAMLHandler
 
+from notices.hygiene import clean_field, has_invisible, removed_message
+
 DOCUMENT_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 SOURCE_LINK_TEXT = "转入文章首发地址"
 # Front-matter keys that may carry the first-published address instead of the body line.
@@ -332,7 +334,9 @@ def safe_http_url(url: Any) -> str:
     text = str(url or "").strip()
     if len(text) > MAX_URL_LENGTH or not re.match(r"^https?://[^\s/?#]+", text, re.IGNORECASE):
         return ""
-    if any(ch in text for ch in "\"'<> \t\n\r"):
+    # Quotes, brackets, blanks, control and invisible characters: what the archive's Markdown
+    # links and the admin's form both refuse (issue 11).
+    if any(ch in "\"'<>`\\" or ch.isspace() or not ch.isprintable() for ch in text):
         return ""
     return text
 
@@ -537,7 +541,17 @@ def parse_text(
     raw_title = metadata.get("title")
     if isinstance(raw_title, dict | list) or raw_title is None or not str(raw_title).strip():
         raise DocumentError(source_path, "missing or empty title", _key_line(text, "title"))
-    raw_title = str(raw_title).strip()
+    # Bidi controls and zero-width characters go from the notice's fields (notices/hygiene.py),
+    # not from its front matter as written: an unedited notice still exports as its file.
+    def clean(value: str, field_name: str, key: str) -> str:
+        cleaned, removed = clean_field(value)
+        if removed:
+            warn(_key_line(text, key), removed_message(field_name, removed))
+        return cleaned.strip()
+
+    raw_title = clean(str(raw_title).strip(), "title", "title")
+    if not raw_title:
+        raise DocumentError(source_path, "missing or empty title", _key_line(text, "title"))
     if len(raw_title) > MAX_TITLE_LENGTH:
         raise DocumentError(
             source_path,
@@ -549,10 +563,12 @@ def parse_text(
         site, title, domain = "", raw_title, ""
 
     urlname_value = metadata.get("urlname")
-    if urlname_value is None or str(urlname_value).strip() == "":
+    urlname = "" if urlname_value is None else str(urlname_value).strip()
+    if urlname and not isinstance(urlname_value, dict | list):
+        urlname = clean(urlname, "urlname", "urlname")
+    if not urlname:
         urlname = derive_urlname(source_path)
     else:
-        urlname = str(urlname_value).strip()
         if isinstance(urlname_value, dict | list) or not _is_valid_urlname(urlname):
             raise DocumentError(
                 source_path,
@@ -575,12 +591,24 @@ def parse_text(
             break
 
     tags = as_text_list(metadata.get("tags"))
+    if any(has_invisible(tag) for tag in tags):
+        removed = sum(clean_field(tag)[1] for tag in tags)
+        warn(_key_line(text, "tags"), removed_message("tags", removed))
+        tags = as_text_list([clean_field(tag)[0] for tag in tags])
     for tag in tags:
         if len(tag) > MAX_TAG_LENGTH:
             raise DocumentError(
                 source_path, f"tag longer than {MAX_TAG_LENGTH} characters", _key_line(text, "tags")
             )
     paths = category_paths(metadata.get("categories"))
+    if any(has_invisible(name) for path in paths for name in path):
+        removed = sum(clean_field(name)[1] for path in paths for name in path)
+        warn(_key_line(text, "categories"), removed_message("categories", removed))
+        cleaned_paths = [as_text_list([clean_field(name)[0] for name in path]) for path in paths]
+        paths = []
+        for path in cleaned_paths:
+            if path and path not in paths:
+                paths.append(path)
     for path in paths:
         if any(len(name) > MAX_CATEGORY_LENGTH for name in path):
             raise DocumentError(
