@@ -178,6 +178,10 @@ def restore_initial(version: models.Model, form_fields: Iterable[str]) -> dict[s
 class NoticeHistoryAdmin(SimpleHistoryAdmin):
     """NoticeAdmin's base: versions with their user, restore, the sync state and the diff."""
 
+    # With the notice admin's styles, and each change shown as a short excerpt (bodies are large).
+    object_history_template = "admin/notices/notice/object_history.html"
+    object_history_list_template = "admin/notices/notice/object_history_list.html"
+
     # --- versions ---------------------------------------------------------------------------
 
     def history_form_view(self, request: HttpRequest, object_id, version_id, extra_context=None):
