@@ -133,6 +133,19 @@ if os.environ.get("REDIS_URL"):
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Admin login failures must be counted once for every worker and app server (issue 11):
+# Redis when there is one, else a table in the database (created by migration 0008; after
+# switching from Redis to none, run `manage.py createcachetable`). Many entries allowed, so a
+# flood of made-up usernames cannot cull the counts that matter.
+CACHES["throttle"] = (
+    {**CACHES["default"]}
+    if os.environ.get("REDIS_URL")
+    else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "notices_throttle_cache",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -174,6 +187,14 @@ _SPARE_CORES = (os.cpu_count() or 2) - 2
 NOTICES_IMPORT_WORKERS = env_int("NOTICES_IMPORT_WORKERS", max(0, min(4, _SPARE_CORES)))
 # Larger archive files are rejected with a clear error, never read into memory (issue 6).
 NOTICES_MAX_FILE_BYTES = env_int("NOTICES_MAX_FILE_BYTES", 5 * 1024 * 1024)
+# What one request may spend on a notice's size (issue 11): `?highlight=` marks at most
+# NOTICES_HIGHLIGHT_MAX_MARKS matches within the first NOTICES_HIGHLIGHT_MAX_CHARS characters of
+# the body's HTML; a feed entry carries a body of at most NOTICES_FEED_ENTRY_CHARS characters
+# (else its summary), and a feed's bodies at most NOTICES_FEED_TOTAL_CHARS together.
+NOTICES_HIGHLIGHT_MAX_MARKS = env_int("NOTICES_HIGHLIGHT_MAX_MARKS", 200)
+NOTICES_HIGHLIGHT_MAX_CHARS = env_int("NOTICES_HIGHLIGHT_MAX_CHARS", 100_000)
+NOTICES_FEED_ENTRY_CHARS = env_int("NOTICES_FEED_ENTRY_CHARS", 32_000)
+NOTICES_FEED_TOTAL_CHARS = env_int("NOTICES_FEED_TOTAL_CHARS", 300_000)
 # `import_notices --prune` refuses to delete more than this share of the notices without
 # `--yes` (issue 10: another folder given by mistake deleted 59 of 60).
 NOTICES_PRUNE_MAX_SHARE = float(os.environ.get("NOTICES_PRUNE_MAX_SHARE") or 0.10)
@@ -236,7 +257,8 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
-# Admin logins: after this many failures from one address, 429 for the rest of the window.
+# Admin logins: after this many failures from one address, or for one username from any
+# addresses, 429 for the rest of the window (counted in the "throttle" cache).
 ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 5)
 ADMIN_LOGIN_LOCKOUT_SECONDS = env_int("ADMIN_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 

@@ -3,12 +3,14 @@ admin logins (issue 6)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
@@ -55,11 +57,16 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
 
 
 class AdminLoginThrottleMiddleware:
-    """After ADMIN_LOGIN_MAX_FAILURES failed admin logins from one address within
-    ADMIN_LOGIN_LOCKOUT_SECONDS, further login attempts from it get 429 until the window ends.
+    """After ADMIN_LOGIN_MAX_FAILURES failed admin logins within ADMIN_LOGIN_LOCKOUT_SECONDS from
+    one address, or for one username from any number of addresses, further login attempts from
+    that address or for that username get 429 until the failures expire.
 
-    Counts live in the cache (shared between workers when REDIS_URL is set). The address is
-    REMOTE_ADDR: behind a reverse proxy, have the proxy pass the client's address through.
+    Counts live in the "throttle" cache (Redis, or a database table: shared by every worker and
+    app server). Each failure takes one of ADMIN_LOGIN_MAX_FAILURES slots with cache.add(), which
+    is atomic on every backend, so concurrent guesses cannot slip past a read-then-write count.
+    A slot is taken before the login is tried and given back when it succeeds; a good login
+    clears only that username's own failures, never another account's (issue 11).
+    The address is REMOTE_ADDR: behind a reverse proxy, have the proxy pass the client's through.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -68,24 +75,55 @@ class AdminLoginThrottleMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method != "POST" or request.path != reverse("admin:login"):
             return self.get_response(request)
-        key = f"admin-login-failures:{request.META.get('REMOTE_ADDR', '')}"
-        limit = settings.ADMIN_LOGIN_MAX_FAILURES
+        throttle = caches["throttle"]
         window = settings.ADMIN_LOGIN_LOCKOUT_SECONDS
-        if (cache.get(key) or 0) >= limit:
-            response = HttpResponse(
-                loader.render_to_string("429.html", {"minutes": max(window // 60, 1)}, request),
-                status=429,
-            )
-            response["Retry-After"] = str(window)
-            return response
+        username = _username_mark(request.POST.get("username", ""))
+        address_key = f"admin-login-failures:address:{request.META.get('REMOTE_ADDR', '')}"
+        username_key = f"admin-login-failures:username:{username}"
+        taken = []
+        for key in (address_key, username_key):
+            slot = _take_slot(throttle, key, username, window)
+            if slot is None:
+                throttle.delete_many(taken)
+                return _too_many_attempts(request, window)
+            taken.append(slot)
         response = self.get_response(request)
-        # The admin redirects after a good login and shows the form again after a bad one.
-        if response.status_code == 200:
-            if cache.add(key, 1, timeout=window) is False:
-                try:
-                    cache.incr(key)
-                except ValueError:  # expired between add() and incr()
-                    cache.set(key, 1, timeout=window)
-        elif response.status_code in (301, 302, 303):
-            cache.delete(key)
+        # The admin redirects after a good login and shows the form again after a bad one:
+        # anything but a redirect keeps the slots as failures.
+        if response.status_code in (301, 302, 303):
+            throttle.delete_many(taken)
+            throttle.delete_many(_slots_of(throttle, address_key, username))
+            throttle.delete_many(_slot_keys(username_key))
         return response
+
+
+def _username_mark(username: str) -> str:
+    """A fixed-length mark of a username (any length or alphabet) for cache keys and values."""
+    return hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
+
+
+def _slot_keys(key: str) -> list[str]:
+    return [f"{key}:{index}" for index in range(settings.ADMIN_LOGIN_MAX_FAILURES)]
+
+
+def _take_slot(throttle: BaseCache, key: str, username: str, window: int) -> str | None:
+    """The first free failure slot of `key`, now taken (holding the username's mark), or None
+    when all are taken: the limit is reached."""
+    for slot in _slot_keys(key):
+        if throttle.add(slot, username, timeout=window):
+            return slot
+    return None
+
+
+def _slots_of(throttle: BaseCache, key: str, username: str) -> list[str]:
+    """The slots of `key` taken by failures for `username`."""
+    return [slot for slot, mark in throttle.get_many(_slot_keys(key)).items() if mark == username]
+
+
+def _too_many_attempts(request: HttpRequest, window: int) -> HttpResponse:
+    response = HttpResponse(
+        loader.render_to_string("429.html", {"minutes": max(window // 60, 1)}, request),
+        status=429,
+    )
+    response["Retry-After"] = str(window)
+    return response
