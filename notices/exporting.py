@@ -30,6 +30,7 @@ import logging
 import math
 import re
 import tomllib
+import unicodedata
 import zipfile
 import zoneinfo
 from collections import defaultdict
@@ -57,6 +58,7 @@ from notices.documents import (
     split_front_matter,
     split_title,
 )
+from notices.hygiene import has_invisible
 from notices.models import Category, DateSource, Notice, TaggedNotice
 
 # Characters YAML cannot hold raw inside a double-quoted scalar without changing them.
@@ -1015,31 +1017,62 @@ def document_bytes(item: ExportedNotice, *, zone: dt.tzinfo | None = None) -> by
     return encode_file(text, notice.source_format or {})
 
 
+# Names Windows refuses or maps to a device whatever the extension (`CON`, `nul.md`,
+# `COM1.tar.gz`), characters it refuses in a name, and what a name may not end with there.
+_RESERVED_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"{device}{n}" for device in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]]
+)
+_NOT_IN_NAMES = re.compile(r'[<>:"|?*\\/\x00-\x1f\x7f]')
+
+
+def portable_name(name: str) -> bool:
+    """Whether one path component can be written as it is on Linux, Windows and macOS: no
+    drive letter or NTFS stream (`C:`, `javascript:alert(1).md`), no reserved device name, no
+    trailing dot or space, no character Windows refuses, no invisible (bidi, zero-width)
+    character, at most 255 bytes."""
+    return (
+        name not in ("", ".", "..")
+        and not _NOT_IN_NAMES.search(name)
+        and not name.endswith((".", " "))
+        and name.split(".")[0].rstrip(" ").upper() not in _RESERVED_NAMES
+        and not has_invisible(name)
+        and len(name.encode()) <= 255
+    )
+
+
 def document_path(notice: Notice) -> str:
-    """Where a notice's document goes: its source file, or `<urlname>.md` if that is unsafe."""
+    """Where a notice's document goes: its source file, or `<urlname>.md` (else a hash of the
+    urlname) when that path could not be written as it is on every system (issue 11). Only
+    the name changes: the bytes are the same."""
     source = PurePosixPath(notice.source_path) if notice.source_path else None
     if (
         source
         and not source.is_absolute()
-        and ".." not in source.parts
         and "\\" not in notice.source_path
-        and all(len(part.encode()) <= 255 for part in source.parts)
+        and all(portable_name(part) for part in notice.source_path.split("/"))
     ):
         return source.as_posix()
     name = f"{notice.urlname}.md"
-    if len(name.encode()) > 255:
+    if not portable_name(name):
         name = hashlib.sha1(notice.urlname.encode()).hexdigest() + ".md"
     return name
 
 
 def _unique_paths(items: Iterable[ExportedNotice]) -> Iterator[tuple[str, ExportedNotice]]:
+    # Windows and macOS compare names without case (and macOS without normalisation): two
+    # paths equal there would overwrite each other.
     used: set[str] = set()
     for item in items:
         path = document_path(item.notice)
-        if path in used:  # two notices from one file (edited in the admin): keep both
+        if _path_key(path) in used:  # two notices from one file (edited in the admin)
             path = f"{hashlib.sha1(item.notice.urlname.encode()).hexdigest()[:12]}-{path}"
-        used.add(path)
+        used.add(_path_key(path))
         yield path, item
+
+
+def _path_key(path: str) -> str:
+    return unicodedata.normalize("NFC", path).casefold()
 
 
 def select_notices(

@@ -384,6 +384,38 @@ class ExportCommandTests(RoundTripTestCase):
         Notice.objects.filter(urlname="two").update(source_path="../../etc/evil.md")
         self.assertEqual(self.exported_names(), ["a/one.md", "two.md"])
 
+    def test_names_windows_or_macos_cannot_write_fall_back_to_the_urlname(self) -> None:
+        # Issue 11: a folder named `C:`, an NTFS stream, device names with any extension,
+        # trailing dots and spaces, characters Windows refuses, invisible characters.
+        unsafe = [
+            "C:/Windows/System32/evil.md", "javascript:alert(1).md", "CON", "a/nul.md",
+            "com1.tar.gz", "LPT9.md", "aux .md", "dots./x.md", "x.md.", "x.md ", 'a"b.md',
+            "a<b>.md", "what?.md", "a*.md", "a|b.md", "tab\there.md", "a\x01.md",
+            "gpj\u202e.md",
+        ]  # fmt: skip
+        zipped = export_zip(Notice.objects.filter(urlname="two"))
+        for path in unsafe:
+            with self.subTest(path=path):
+                Notice.objects.filter(urlname="two").update(source_path=path)
+                self.assertEqual(self.exported_names(), ["a/one.md", "two.md"])
+                with zipfile.ZipFile(io.BytesIO(export_zip(Notice.objects.all()))) as archive:
+                    self.assertEqual(sorted(archive.namelist()), ["a/one.md", "two.md"])
+                    # Only the name changes: the same bytes as under the source name.
+                    before = zipfile.ZipFile(io.BytesIO(zipped))
+                    self.assertEqual(archive.read("two.md"), before.read(before.namelist()[0]))
+
+    def test_an_unsafe_urlname_falls_back_to_its_hash(self) -> None:
+        Notice.objects.filter(urlname="two").update(source_path="C:/x.md", urlname="PRN")
+        names = self.exported_names()
+        self.assertEqual(len(names), 2)
+        self.assertRegex(names[1], r"^[0-9a-f]{40}\.md$")
+
+    def test_names_equal_without_case_do_not_overwrite_each_other(self) -> None:
+        Notice.objects.filter(urlname="two").update(source_path="A/ONE.md")
+        with zipfile.ZipFile(io.BytesIO(export_zip(Notice.objects.all()))) as archive:
+            keys = {name.casefold() for name in archive.namelist()}
+        self.assertEqual(len(keys), 2)
+
 
 class AdminExportTests(RoundTripTestCase):
     def test_export_selected_returns_the_documents_as_a_zip(self) -> None:
