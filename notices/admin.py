@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import widgets
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,8 +19,10 @@ from django.utils.translation import gettext_lazy as _
 from taggit.forms import TagWidget
 from taggit.models import Tag
 
+from notices.documents import MAX_URL_LENGTH, safe_http_url
 from notices.exporting import export_zip
 from notices.history import NoticeHistoryAdmin
+from notices.hygiene import clean_field, removed_message
 from notices.models import Category, DateSource, Notice
 from notices.old_urls import PostLinks
 from notices.search import filter_notices, index_notices
@@ -71,7 +74,39 @@ def tag_list(names: list[str]) -> str:
     return "、".join(f"“{name}”" for name in names)
 
 
-class NoticeForm(forms.ModelForm):
+def new_urlname() -> str:
+    """A urlname for a notice made in the admin: 32 hex digits, like the archive's own."""
+    while True:
+        urlname = uuid4().hex
+        if not Notice.objects.filter(urlname=urlname).exists():
+            return urlname
+
+
+class InvisibleFreeForm(forms.ModelForm):
+    """Removes bidi controls and zero-width characters from `hygiene_fields` (notices/hygiene.py),
+    as the importer does; `hygiene_notes` says what was removed, for the admin's message."""
+
+    hygiene_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hygiene_notes: list[str] = []
+
+    def _clean_fields(self) -> None:
+        super()._clean_fields()
+        for name in self.hygiene_fields:
+            value = self.cleaned_data.get(name)
+            if not isinstance(value, str):
+                continue
+            cleaned, removed = clean_field(value)
+            if removed:
+                self.cleaned_data[name] = cleaned.strip()
+                self.hygiene_notes.append(removed_message(str(self.fields[name].label), removed))
+                if not self.cleaned_data[name] and self.fields[name].required:
+                    self.add_error(name, self.fields[name].error_messages["required"])
+
+
+class NoticeForm(InvisibleFreeForm):
     # Set by the form itself when it stops to show how typed tags were split: saving again
     # with the same tags goes through (no JavaScript needed).
     confirmed_tags = forms.CharField(
@@ -94,6 +129,8 @@ class NoticeForm(forms.ModelForm):
                 }
             ),
         }
+
+    hygiene_fields = ("title", "site", "domain")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -142,6 +179,21 @@ class NoticeForm(forms.ModelForm):
             links = PostLinks()
             self.instance.render(resolve_post=links.title, resolve_link=links.link)
         return False
+
+    def clean_source_url(self) -> str:
+        # The importer's rule (documents.safe_http_url): http(s) only, no quotes, brackets,
+        # blanks or invisible characters; the address is served in JSON and as a link.
+        url = self.cleaned_data.get("source_url") or ""
+        if url and safe_http_url(url) != url:
+            raise ValidationError(
+                gettext(
+                    "Enter an http:// or https:// address without quotes, angle brackets, "
+                    "spaces or invisible characters (at most %(limit)s characters)."
+                )
+                % {"limit": MAX_URL_LENGTH},
+                code="unsafe_url",
+            )
+        return url
 
     def clean_body(self) -> str:
         # Browsers send a textarea's lines with CRLF: that is not an edit. A body stored with
@@ -293,6 +345,12 @@ class NoticeAdmin(NoticeHistoryAdmin):  # versions, restore, state, diff (notice
     def save_model(self, request: HttpRequest, obj: Notice, form, change: bool) -> None:
         # Derived HTML is rebuilt here, not in save(), so the import's bulk writes and the
         # admin follow the same explicit path; edited_at protects the edit from re-imports.
+        if not obj.urlname:
+            # urlname is read-only in the form: a new notice (or a row saved before this was
+            # fixed) gets one, or every list that links to it fails (issue 11).
+            obj.urlname = new_urlname()
+        for note in getattr(form, "hygiene_notes", []):
+            messages.warning(request, note)
         links = PostLinks()
         obj.render(resolve_post=links.title, resolve_link=links.link)
         if "date" in form.changed_data:
@@ -312,8 +370,13 @@ class NoticeAdmin(NoticeHistoryAdmin):  # versions, restore, state, diff (notice
         return found, False
 
 
+class NameForm(InvisibleFreeForm):
+    hygiene_fields = ("name",)
+
+
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
+    form = NameForm
     list_display = ("full_name", "path", "notice_count")
     search_fields = ("name", "full_name")
     readonly_fields = ("path", "full_name")
@@ -336,6 +399,7 @@ if admin.site.is_registered(Tag):
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
+    form = NameForm
     list_display = ("name", "slug", "notice_count")
     search_fields = ("name",)
     ordering = ("name",)

@@ -541,6 +541,7 @@ def parse_text(
     raw_title = metadata.get("title")
     if isinstance(raw_title, dict | list) or raw_title is None or not str(raw_title).strip():
         raise DocumentError(source_path, "missing or empty title", _key_line(text, "title"))
+
     # Bidi controls and zero-width characters go from the notice's fields (notices/hygiene.py),
     # not from its front matter as written: an unedited notice still exports as its file.
     def clean(value: str, field_name: str, key: str) -> str:

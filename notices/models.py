@@ -107,7 +107,9 @@ class DateSource(models.TextChoices):
 
 class NoticeQuerySet(models.QuerySet):
     def published(self) -> NoticeQuerySet:
-        return self
+        # A notice without a urlname has no page (a row from before the admin generated one):
+        # every list, feed, sitemap and search skips it instead of failing to link it.
+        return self.exclude(urlname="")
 
     def for_list(self) -> NoticeQuerySet:
         """What list pages show: no bodies, categories and tags in two extra queries."""

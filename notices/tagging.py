@@ -15,6 +15,8 @@ from typing import Any
 
 from taggit.utils import _parse_tags as taggit_parse_tags
 
+from notices.hygiene import strip_invisible
+
 SEPARATORS = "，、；;,"
 _SEPARATOR_RE = re.compile(f"[{SEPARATORS}]")
 _OPENING_QUOTES = {'"': '"', "“": "”"}
@@ -52,6 +54,8 @@ def parse_tags(text: str | None) -> list[str]:
     sorted with the current tags to decide whether they changed)."""
     if not text:
         return []
+    # No bidi controls or zero-width characters in a name, as at import (issue 11).
+    text = strip_invisible(text)
     quoted, loose = _chunks(text)
     separated = any(_SEPARATOR_RE.search(chunk) for chunk in loose)
     names = list(quoted)

@@ -255,3 +255,138 @@ class EditorAdminTests(TestCase):
             "删除选中的%s",
         ]:
             self.assertIn(json.dumps(translated), catalog)
+
+
+class AdminAddAndHygieneTests(TestCase):
+    """Issue 11, findings 2 and 10: the admin keeps every invariant the importer keeps."""
+
+    RLO, ZWSP = "\u202e", "\u200b"
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.editor = User.objects.create_superuser("editor", "editor@example.org", "pw-for-tests")
+
+    def setUp(self) -> None:
+        self.client.force_login(self.editor)
+        self.add_url = reverse("admin:notices_notice_add")
+
+    def add_data(self, **changes: object) -> dict[str, object]:
+        form = self.client.get(self.add_url).context["adminform"].form
+        data = {name: form[name].value() or "" for name in form.fields}
+        data.update(
+            title="关于暑假安排的通知",
+            site="白鹭学院",
+            domain="bailu.edu.cn",
+            date_0="2022-07-01",
+            date_1="08:00:00",
+            body="各部门：\n\n暑假安排如下。\n",
+            source_url="https://www.bailu.edu.cn/notice/2022/0701.html",
+            tags="暑假, 通知",
+            categories=[],
+        )
+        data.update(changes)
+        return data
+
+    def assert_public_pages_answer(self) -> None:
+        for url in [
+            "/",
+            "/?format=json",
+            "/atom.xml",
+            "/rss.xml",
+            "/sitemap.xml",
+            "/sitemap-notices.xml",
+            "/search/?q=暑假",
+            "/search/atom.xml?q=暑假",
+            "/sites/白鹭学院/",
+            "/tags/",
+            "/archive/",
+        ]:
+            with self.subTest(url=url):
+                response = self.client.get(url)
+                self.assertEqual(response.status_code, 200, url)
+
+    def test_adding_twice_saves_two_notices_with_generated_urlnames(self) -> None:
+        for title in ["关于暑假安排的通知", "关于暑假值班的通知"]:
+            response = self.client.post(self.add_url, self.add_data(title=title))
+            self.assertEqual(response.status_code, 302, response.content.decode()[:3000])
+        first, second = Notice.objects.order_by("id")
+        self.assertRegex(first.urlname, r"^[0-9a-f]{32}$")
+        self.assertRegex(second.urlname, r"^[0-9a-f]{32}$")
+        self.assertNotEqual(first.urlname, second.urlname)
+        self.assertEqual(self.client.get(first.get_absolute_url()).status_code, 200)
+        self.assert_public_pages_answer()
+        listed = self.client.get("/?format=json").json()
+        self.assertEqual(len(listed["results"]), 2)
+
+    def test_a_notice_without_urlname_is_left_out_of_lists_and_gets_one_when_saved(self) -> None:
+        make_notice(urlname="", title="关于暑假安排的通知", site="白鹭学院", date=timezone.now())
+        visible = make_notice(urlname="visible", site="白鹭学院")
+        self.assert_public_pages_answer()
+        listed = self.client.get("/?format=json").json()
+        self.assertEqual(
+            [item["url"].rsplit("/", 2)[-2] for item in listed["results"]], ["visible"]
+        )
+        self.assertNotContains(self.client.get("/sitemap-notices.xml"), "/notices//")
+
+        broken = Notice.objects.get(urlname="")
+        url = reverse("admin:notices_notice_change", args=[broken.id])
+        form = self.client.get(url).context["adminform"].form
+        data = {name: form[name].value() or "" for name in form.fields}
+        data.update(date_0="2022-07-01", date_1="08:00:00", categories=[], tags="")
+        response = self.client.post(url, data)
+        self.assertEqual(response.status_code, 302, response.content.decode()[:3000])
+        broken.refresh_from_db()
+        self.assertRegex(broken.urlname, r"^[0-9a-f]{32}$")
+        self.assertNotEqual(broken.urlname, visible.urlname)
+
+    def test_source_urls_the_importer_rejects_are_refused(self) -> None:
+        for url in [
+            'https://evil.example/"><script>alert(1)</script>',
+            "ftp://files.bailu.edu.cn/notice.pdf",
+            "https://www.bailu.edu.cn/a b.html",
+            "https://www.bailu.edu.cn/'onmouseover='x",
+            f"https://www.bailu.edu.cn/{self.RLO}lmth.exe",
+            "javascript:alert(1)",
+        ]:
+            with self.subTest(url=url):
+                response = self.client.post(self.add_url, self.add_data(source_url=url))
+                self.assertEqual(response.status_code, 200)
+                self.assertIn("source_url", response.context["adminform"].form.errors)
+        self.assertFalse(Notice.objects.exists())
+        response = self.client.post(self.add_url, self.add_data(source_url=""))
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(Notice.objects.get().source_url, "")
+
+    def test_bidi_and_zero_width_characters_are_removed_from_admin_input(self) -> None:
+        data = self.add_data(
+            title=f"关于{self.RLO}暑假安排的通知",
+            site=f"白鹭{self.ZWSP}学院",
+            tags=f'"暑{self.ZWSP}假", 通知',
+            confirmed_tags="暑假, 通知",
+        )
+        response = self.client.post(self.add_url, data, follow=True)
+        self.assertEqual(response.status_code, 200)
+        notice = Notice.objects.get()
+        self.assertEqual((notice.title, notice.site), ("关于暑假安排的通知", "白鹭学院"))
+        self.assertEqual(sorted(notice.tags.names()), ["暑假", "通知"])
+        shown = [str(message) for message in response.context["messages"]]
+        self.assertTrue(any("1 invisible" in message for message in shown), shown)
+
+    def test_an_invisible_only_title_is_an_error(self) -> None:
+        response = self.client.post(self.add_url, self.add_data(title=self.ZWSP + self.RLO))
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("title", response.context["adminform"].form.errors)
+
+    def test_tag_and_category_names_are_cleaned_in_their_own_admin(self) -> None:
+        response = self.client.post(
+            reverse("admin:taggit_tag_add"), {"name": f"招{self.RLO}生", "slug": "zhaosheng"}
+        )
+        self.assertEqual(response.status_code, 302, response.content.decode()[:2000])
+        response = self.client.post(
+            reverse("admin:notices_category_add"), {"name": f"白鹭{self.ZWSP}学院", "slug": "bailu"}
+        )
+        self.assertEqual(response.status_code, 302)
+        from taggit.models import Tag
+
+        self.assertEqual(Tag.objects.get().name, "招生")
+        self.assertEqual(Category.objects.get().name, "白鹭学院")
