@@ -20,7 +20,8 @@ keepalive = 5
 # Recycle workers now and then, so no slow leak in a library can grow without bound.
 max_requests = 10_000
 max_requests_jitter = 1_000
-# Behind a load balancer: trust its X-Forwarded-* headers only from these addresses.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# X-Forwarded-* (the scheme) is trusted from nobody unless FORWARDED_ALLOW_IPS names the
+# proxy (issue 11: gunicorn's own default trusts 127.0.0.1; the README says the header is off).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"

@@ -47,6 +47,24 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-key-only-for-local-use"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# The site's public origin (`https://notices.example.org`): absolute URLs in feeds, the
+# sitemap, JSON and canonical links use it instead of the client's Host header (issue 11).
+# Unset: the request's own host and scheme.
+NOTICES_SITE_URL = os.environ.get("NOTICES_SITE_URL", "").strip().rstrip("/")
+if NOTICES_SITE_URL:
+    from urllib.parse import urlsplit
+
+    _origin = urlsplit(NOTICES_SITE_URL)
+    if _origin.scheme not in ("http", "https") or not _origin.hostname or _origin.path:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("NOTICES_SITE_URL is an origin: https://host[:port]")
+    # One spelling: lower case, no trailing dot, no default port.
+    _default_port = {"http": 80, "https": 443}[_origin.scheme]
+    _port = f":{_origin.port}" if _origin.port not in (None, _default_port) else ""
+    _hostname = _origin.hostname.rstrip(".")
+    _hostname = f"[{_hostname}]" if ":" in _hostname else _hostname  # IPv6
+    NOTICES_SITE_URL = f"{_origin.scheme}://{_hostname}{_port}"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -68,6 +86,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # NOTICES_SITE_URL, when set, is the host and scheme of every absolute URL (issue 11).
+    "notices.middleware.SiteOriginMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -7,10 +7,12 @@ import hashlib
 import logging
 import sys
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
+from django.core.exceptions import MiddlewareNotUsed
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
@@ -54,6 +56,44 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
     if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
         return database_unavailable(request)
     return default_server_error(request, template_name)
+
+
+class SiteOriginMiddleware:
+    """With NOTICES_SITE_URL set, every absolute URL a page builds (JSON `next` links, feeds,
+    the sitemap, OpenSearch, robots.txt, canonical links) names that origin, never the
+    client's Host header (a port, other letter case, a trailing dot: issue 11).
+
+    The Host header is still checked against ALLOWED_HOSTS first (400 otherwise); then
+    request.get_host() and request.scheme answer the configured origin. It runs after
+    SecurityMiddleware, so the HTTPS redirect still sees the request as it came.
+    Without the setting the middleware is left out: the request's own host and scheme.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        if not settings.NOTICES_SITE_URL:
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+        origin = urlsplit(settings.NOTICES_SITE_URL)
+        self.scheme = origin.scheme
+        self.host = origin.netloc
+        self._request_classes: dict[type, type] = {}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.get_host()  # DisallowedHost (400) for a Host not in ALLOWED_HOSTS, as before
+        request.__class__ = self._with_origin(type(request))
+        request.__dict__.pop("_current_scheme_host", None)  # a cached_property of Django's
+        return self.get_response(request)
+
+    def _with_origin(self, request_class: type) -> type:
+        """`request_class` (WSGIRequest, ASGIRequest) answering the configured origin."""
+        if request_class not in self._request_classes:
+            scheme, host = self.scheme, self.host
+            self._request_classes[request_class] = type(
+                f"SiteOrigin{request_class.__name__}",
+                (request_class,),
+                {"scheme": property(lambda _request: scheme), "get_host": lambda _request: host},
+            )
+        return self._request_classes[request_class]
 
 
 class AdminLoginThrottleMiddleware:

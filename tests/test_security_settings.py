@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from notices.importing import import_archive
 from notices.models import Notice
-from tests.helpers import document_text
+from tests.helpers import document_text, make_notice
 
 PRODUCTION_ENV = {
     "DEBUG": "0",
@@ -154,3 +154,152 @@ class AdminDefenceTests(TestCase):
         self.assertFalse(get_user_model().objects.filter(username__in=["root", "admin"]).exists())
         # The keys are kept as the document's data, nothing more.
         self.assertEqual(Notice.objects.get(urlname="staff").extra["is_staff"], "true")
+
+
+ORIGIN = "https://notices.example.org"
+# Hosts ALLOWED_HOSTS lets in, spelled as the probe sent them (issue 11, finding 9).
+CLIENT_HOSTS = ["127.0.0.1:6666", "LOCALHOST:9", "localhost."]
+
+
+class SiteOriginTests(TestCase):
+    """NOTICES_SITE_URL: absolute URLs name the configured origin, never the client's Host."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        for n in range(2):
+            notice = make_notice(urlname=f"origin-{n}")
+            notice.tags.add("青岚大学")
+
+    def pages(self) -> dict[str, str]:
+        return {
+            "json next": "/?format=json",
+            "atom": "/atom.xml",
+            "rss": "/rss.xml",
+            "sitemap": "/sitemap.xml",
+            "sitemap section": "/sitemap-notices.xml",
+            "opensearch": "/opensearch.xml",
+            "robots": "/robots.txt",
+            "canonical": reverse("notices:detail", args=["origin-0"]),
+        }
+
+    @override_settings(NOTICES_SITE_URL=ORIGIN, NOTICES_PAGE_SIZE=1)
+    def test_every_absolute_url_names_the_configured_origin(self) -> None:
+        for host in CLIENT_HOSTS:
+            for page, url in self.pages().items():
+                with self.subTest(host=host, page=page):
+                    cache.clear()
+                    response = Client().get(url, HTTP_HOST=host)
+                    self.assertEqual(response.status_code, 200)
+                    text = response.content.decode()
+                    self.assertIn(ORIGIN + "/", text)
+                    for spelling in (host, host.lower(), "http://"):
+                        self.assertNotIn(f"{spelling}/", text.replace(ORIGIN, ""))
+
+    @override_settings(NOTICES_SITE_URL=ORIGIN)
+    def test_hosts_outside_allowed_hosts_are_still_refused(self) -> None:
+        self.assertEqual(Client().get("/robots.txt", HTTP_HOST="evil.example").status_code, 400)
+
+    @override_settings(NOTICES_SITE_URL=ORIGIN, SECURE_SSL_REDIRECT=True)
+    def test_the_https_redirect_still_sees_the_request_as_it_came(self) -> None:
+        response = Client().get("/robots.txt", HTTP_HOST="localhost")
+        self.assertEqual(response.status_code, 301)
+        self.assertEqual(response["Location"], "https://localhost/robots.txt")
+
+    @override_settings(NOTICES_SITE_URL=ORIGIN, ALLOWED_HOSTS=["notices.example.org"])
+    def test_an_admin_login_from_the_site_origin_passes_the_csrf_check(self) -> None:
+        client = Client(enforce_csrf_checks=True)
+        form = client.get(reverse("admin:login"), HTTP_HOST="notices.example.org")
+        token = form.cookies[settings.CSRF_COOKIE_NAME].value
+        response = client.post(
+            reverse("admin:login"),
+            {"username": "nobody", "password": "wrong", "csrfmiddlewaretoken": token},
+            HTTP_HOST="notices.example.org",
+            HTTP_ORIGIN=ORIGIN,
+        )
+        self.assertEqual(response.status_code, 200)  # the form again: not a CSRF 403
+
+    def test_unset_the_request_names_its_own_host(self) -> None:
+        self.assertEqual(settings.NOTICES_SITE_URL, "")
+        response = Client().get("/robots.txt", HTTP_HOST="localhost:8000")
+        self.assertIn("Sitemap: http://localhost:8000/sitemap.xml", response.content.decode())
+
+    def test_the_setting_is_an_origin(self) -> None:
+        for value, expected in [
+            ("https://Notices.Example.ORG./", "https://notices.example.org"),
+            ("https://notices.example.org:443", "https://notices.example.org"),
+            ("http://notices.example.org:8080", "http://notices.example.org:8080"),
+        ]:
+            with self.subTest(value=value):
+                result = manage(
+                    "shell",
+                    "-c",
+                    "from django.conf import settings; print(settings.NOTICES_SITE_URL)",
+                    env={**PRODUCTION_ENV, "NOTICES_SITE_URL": value},
+                )
+                self.assertEqual(result.stdout.strip().splitlines()[-1], expected)
+        refused = manage("check", env={**PRODUCTION_ENV, "NOTICES_SITE_URL": "notices.org/x"})
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("NOTICES_SITE_URL", refused.stderr)
+
+    def test_check_deploy_passes_with_a_site_origin(self) -> None:
+        result = manage(
+            "check",
+            "--deploy",
+            "--fail-level",
+            "WARNING",
+            env={**PRODUCTION_ENV, "NOTICES_SITE_URL": ORIGIN},
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+
+# A WSGI app that answers the scheme gunicorn gave the request.
+SCHEME_APP = """
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["wsgi.url_scheme"].encode()]
+"""
+
+
+GUNICORN_CONF = Path(settings.BASE_DIR) / "gunicorn.conf.py"
+
+
+class GunicornForwardedHeaderTests(TestCase):
+    """gunicorn trusts X-Forwarded-* only from FORWARDED_ALLOW_IPS (issue 11, finding 9)."""
+
+    def scheme_seen(self, env: dict[str, str]) -> str:
+        import socket
+        import time
+        import urllib.request
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with tempfile.TemporaryDirectory() as folder:
+            Path(folder, "scheme_app.py").write_text(SCHEME_APP, "utf-8")
+            environment = {k: v for k, v in os.environ.items() if k != "FORWARDED_ALLOW_IPS"}
+            environment.update(env, GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1")
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--chdir", folder,
+                 "scheme_app:app"],
+                env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/", headers={"X-Forwarded-Proto": "https"}
+                )
+                for _ in range(100):  # until it listens
+                    try:
+                        with urllib.request.urlopen(request, timeout=5) as response:
+                            return response.read().decode()
+                    except OSError:
+                        time.sleep(0.1)
+                self.fail("gunicorn did not start")
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+
+    def test_forwarded_headers_are_not_trusted_by_default(self) -> None:
+        self.assertEqual(self.scheme_seen({}), "http")
+
+    def test_forwarded_headers_are_trusted_from_the_addresses_given(self) -> None:
+        self.assertEqual(self.scheme_seen({"FORWARDED_ALLOW_IPS": "127.0.0.1"}), "https")
