@@ -717,6 +717,7 @@ def serve_and_measure(
         sampler.join()
         print_requests(results, sampler, args.workers)
         print_slowest_urls(results, args.show_urls)
+        print_text_checks(base, urlnames, request_timeout)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -724,6 +725,53 @@ def serve_and_measure(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def page_text(base: str, path: str, timeout: float) -> tuple[int, str]:
+    request = urllib.request.Request(base + path, headers={"Accept-Encoding": "identity"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except (OSError, ValueError):
+        return 0, ""
+
+
+def print_text_checks(base: str, urlnames: dict[str, str], timeout: float) -> None:
+    """Findings 10: invisible characters where a reader sees names, and borrowed classes."""
+    print("\n## Text hygiene (finding 10): invisible/bidi characters and `class` in bodies")
+    bidi = urlnames.get("abuse-bidi", "")
+    print(f"  stored urlname of abuse-bidi: {bidi!r} ({len(INVISIBLE.findall(bidi))} invisible)")
+    status, page = page_text(base, f"/notices/{quote(bidi)}/", timeout)
+    title = re.search(r"<title>(.*?)</title>", page, re.DOTALL)
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", page, re.DOTALL)
+    for label, found in (("<title>", title), ("<h1>", heading)):
+        text = found[1] if found else ""
+        print(f"  detail {status}: invisible characters in {label}: {len(INVISIBLE.findall(text))}")
+    print(
+        f"  detail {status}: invisible characters in the whole page: {len(INVISIBLE.findall(page))}"
+    )
+    # Where they are: the text just before each, from its nearest tag.
+    places = Counter(
+        re.sub(r"\s+", " ", page[max(hit.start() - 60, 0) : hit.start()]).rpartition("<")[2][:50]
+        for hit in INVISIBLE.finditer(page)
+    )
+    for place, count in places.most_common(4):
+        print(f"    ×{count} after <{place}")
+    status, listing = page_text(base, "/?format=json", timeout)
+    print(f"  /?format=json {status}: invisible characters: {len(INVISIBLE.findall(listing))}")
+    status, tags = page_text(base, "/tags/", timeout)
+    print(f"  /tags/ {status}: invisible characters: {len(INVISIBLE.findall(tags))}")
+    status, page = page_text(
+        base, f"/notices/{quote(urlnames.get('abuse-code-class', ''))}/", timeout
+    )
+    body = page.partition("notice-body")[2]
+    classes = re.findall(r"<code[^>]*class=\"([^\"]*)\"", body)
+    print(f"  abuse-code-class detail {status}: <code class> values kept: {classes or 'none'}")
 
 
 ORDER = [
