@@ -43,6 +43,7 @@ from notices.history import import_versions
 from notices.models import Category, Notice, OldAddress, TaggedNotice
 from notices.old_urls import PostLinks
 from notices.permalinks import old_addresses
+from notices.rendering import render_limit
 from notices.search import index_notices
 
 # Cached values are keyed by the data version (notices/caching.py); a long import renews
@@ -597,6 +598,9 @@ class _ImportRun:
             notice.body_html, notice.summary = rendered  # made by Notice.render() in a worker
         else:
             notice.render()
+        limit = render_limit(notice.body_html)  # also for bodies rendered in a worker
+        if limit:
+            self.log("warning", f"{document.source_path}: body shown as text: {limit}")
         return notice
 
     def link_posts(self) -> None:

@@ -9,7 +9,13 @@ from simple_history.models import HistoricalRecords
 from taggit.managers import TaggableManager
 from taggit.models import TaggedItemBase
 
-from notices.rendering import LinkResolver, PostResolver, render_notice, summarize
+from notices.rendering import (
+    LinkResolver,
+    PostResolver,
+    render_limit,
+    render_notice,
+    summarize,
+)
 
 
 def category_slug(name: str) -> str:
@@ -217,6 +223,8 @@ class Notice(models.Model):
         )
         self.body_html = rendered.html
         self.summary = summarize(rendered, self.extra or {})
+        # Which rendering limit the body passed, for the importer's warning (issue 11).
+        self.render_limit = render_limit(rendered.html)
 
     @property
     def was_edited_since_import(self) -> bool:

@@ -47,7 +47,7 @@ ALLOWED_ATTRIBUTES = {
     "th": {"colspan", "rowspan", "align", "scope"},
     "ol": {"start"},
     "li": {"value"},
-    "code": {"class"},
+    "code": {"class"},  # only language-* (_class_filter)
     "abbr": {"title"},
 }
 # Embeds shown as a link block, and Hexo's pullquote.
@@ -75,8 +75,8 @@ def _cleaner(embed_hosts: frozenset[str] = frozenset()) -> nh3.Cleaner:
         options["tag_attribute_values"] = {
             "iframe": {"referrerpolicy": {hexo_tags.EMBED_REFERRER_POLICY}}
         }
-        options["attribute_filter"] = functools.partial(_frame_source_filter, embed_hosts)
     return nh3.Cleaner(
+        attribute_filter=functools.partial(_attribute_filter, embed_hosts),
         tags=tags,
         attributes=attributes,
         allowed_classes={tag: set(names) for tag, names in ALLOWED_CLASSES.items()},
@@ -89,7 +89,15 @@ def _cleaner(embed_hosts: frozenset[str] = frozenset()) -> nh3.Cleaner:
     )
 
 
-def _frame_source_filter(hosts: frozenset[str], tag: str, name: str, value: str) -> str | None:
+# A body's classes are only those rendering makes (issue 11): any other value could borrow the
+# site's own CSS (a notice styled as a warning banner, or hidden). `language-*` marks code.
+_CODE_CLASS = re.compile(r"language-[\w+#.-]{1,40}")
+
+
+def _attribute_filter(hosts: frozenset[str], tag: str, name: str, value: str) -> str | None:
+    if tag == "code" and name == "class":
+        kept = [word for word in value.split() if _CODE_CLASS.fullmatch(word)]
+        return kept[0] if kept else None
     if tag == "iframe" and name == "src" and not hexo_tags.embeddable(value, hosts):
         return None
     return value
@@ -162,23 +170,6 @@ def markdown_to_html(text: str) -> str:
         _lib.cmark_parser_free(parser)
 
 
-# The sanitiser's HTML parser slows down with the square of element nesting (100,000 nested
-# <div>s took over a minute), so deeper bodies are shown as escaped text instead (issue 6).
-# Browsers cap DOM depth too (Chromium at 512); real notices stay far below this.
-MAX_HTML_DEPTH = 256
-# [^<>]: a tag never runs into the next `<` (escape_runaway_tags() made sure), and the search
-# stays linear ([^>]* took 4 s for 0.24 MB of `<div "`).
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)\b[^<>]*>")
-# Void elements and elements whose end tag is implied never pile up on the parser's stack.
-_FLAT_ELEMENTS = frozenset(
-    {
-        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot",
-        "option", "optgroup", "rt", "rp", "colgroup",
-    }
-)  # fmt: skip
-
-
 # A tag with no `>` before the next `<` is read by the HTML parser to the body's end, or to
 # some later `>`; with many attributes the sanitiser's parser takes time with the square of
 # their number (40,000 took 2 s, issue 9). Such tags are shown as text; real ones are short.
@@ -209,15 +200,249 @@ def _attribute_count(tag: str) -> int:
     return len(_BLANKS.findall(_QUOTED.sub('""', tag)))
 
 
-def nesting_depth(html: str) -> int:
-    """Deepest element nesting in `html`, counted in one linear pass over its tags."""
-    depth = deepest = 0
+# The sanitiser's HTML parser slows down with the square of element nesting (100,000 nested
+# <div>s took over a minute), so deeper bodies are shown as escaped text instead (issue 6).
+# Browsers cap DOM depth too (Chromium at 512); real notices stay far below this.
+MAX_HTML_DEPTH = 256
+# [^<>]: a tag never runs into the next `<` (escape_runaway_tags() made sure), and the search
+# stays linear ([^>]* took 4 s for 0.24 MB of `<div "`).
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)\b[^<>]*>")
+# nesting_depth() follows the HTML parser's tree construction (WHATWG "in body") closely
+# enough never to count less than it builds: `<div/>` opens a div (only void elements and
+# foreign SVG/MathML elements close themselves), an end tag closes only what the parser
+# would close, and the ends the parser implies (p, li, td ...) are implied (issue 11).
+_VOID_ELEMENTS = frozenset(
+    {
+        "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img",
+        "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
+        "html", "head", "body", "frameset",  # merged into the existing ones, never nested
+    }
+)  # fmt: skip
+_SPECIAL = frozenset(
+    {
+        "address", "applet", "area", "article", "aside", "base", "basefont", "bgsound",
+        "blockquote", "body", "br", "button", "caption", "center", "col", "colgroup", "dd",
+        "details", "dir", "div", "dl", "dt", "embed", "fieldset", "figcaption", "figure",
+        "footer", "form", "frame", "frameset", "h1", "h2", "h3", "h4", "h5", "h6", "head",
+        "header", "hgroup", "hr", "html", "iframe", "img", "input", "keygen", "li", "link",
+        "listing", "main", "marquee", "menu", "meta", "nav", "noembed", "noframes", "noscript",
+        "object", "ol", "p", "param", "plaintext", "pre", "script", "search", "section",
+        "select", "source", "style", "summary", "table", "tbody", "td", "template", "textarea",
+        "tfoot", "th", "thead", "title", "tr", "track", "ul", "wbr", "xmp",
+        "mi", "mo", "mn", "ms", "mtext", "annotation-xml", "foreignobject", "desc",
+    }
+)  # fmt: skip
+# An li's implied end is not stopped by these special elements (the spec's exception).
+_LI_TRANSPARENT = frozenset({"address", "div", "p"})
+_SCOPE = ("applet", "caption", "html", "table", "td", "th", "marquee", "object", "template")
+_SCOPE_BY_END = {"p": (*_SCOPE, "button"), "li": (*_SCOPE, "ol", "ul")}
+_TABLE_SCOPE = ("html", "table", "template")
+_TABLE_PARTS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "caption", "table"})
+_CLOSES_P = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir",
+        "div", "dl", "fieldset", "figcaption", "figure", "footer", "header", "hgroup", "main",
+        "menu", "nav", "ol", "p", "search", "section", "summary", "ul", "h1", "h2", "h3", "h4",
+        "h5", "h6", "pre", "listing", "form", "table", "hr", "li", "dd", "dt", "plaintext",
+        "xmp",
+    }
+)  # fmt: skip
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# Start tags that end the cell, row or section open in the same table (with what is in it).
+_SECTIONS = ("tbody", "thead", "tfoot")
+_TABLE_IMPLIED = {
+    "td": ("td", "th"),
+    "th": ("td", "th"),
+    "tr": ("tr",),
+    "tbody": _SECTIONS,
+    "thead": _SECTIONS,
+    "tfoot": _SECTIONS,
+}
+_LIST_ITEMS = {"li": ("li",), "dd": ("dd", "dt"), "dt": ("dd", "dt")}
+_SAME_LEVEL = {
+    "option": ("option",),
+    "optgroup": ("option", "optgroup"),
+    "rt": ("rt", "rp"),
+    "rp": ("rt", "rp"),
+}
+_FOREIGN_ROOTS = frozenset({"svg", "math"})
+_INTEGRATION_POINTS = frozenset(
+    {"foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext", "annotation-xml"}
+)
+# HTML start tags that end SVG/MathML content (the spec's "breakout" list).
+_BREAKOUT = frozenset(
+    {
+        "b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt",
+        "em", "embed", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li",
+        "listing", "menu", "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span",
+        "strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var", "font",
+    }
+)  # fmt: skip
+
+
+# Formatting elements closed by another element's end are reopened by the parser before the
+# next text (its list of active formatting elements), so they still count.
+_FORMATTING = frozenset(
+    {
+        "a",
+        "b",
+        "big",
+        "code",
+        "em",
+        "font",
+        "i",
+        "nobr",
+        "s",
+        "small",
+        "strike",
+        "strong",
+        "tt",
+        "u",
+    }
+)
+_TEXT_ONLY_PASSES = 3
+_TEXT_ONLY_ELEMENT = re.compile(r"<([A-Za-z][A-Za-z0-9]*)\b[^<>/]*>[^<]*</\1\s*>")
+
+
+class _OpenElements:
+    """The parser's stack of open elements, with the position of the latest element of each
+    name and of each special one, so every question is answered without walking the stack."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.foreign: list[bool] = []
+        self.foreign_open = 0
+        self.reopened = 0
+        self.at: dict[str, list[int]] = {}
+        self.special_at: list[int] = []
+        self.li_stop_at: list[int] = []  # special elements an li's implied end stops at
+
+    def latest(self, *names: str) -> int:
+        best = -1
+        for name in names:
+            indexes = self.at.get(name)
+            if indexes and indexes[-1] > best:
+                best = indexes[-1]
+        return best
+
+    def push(self, name: str, foreign: bool) -> None:
+        index = len(self.names)
+        self.names.append(name)
+        self.foreign.append(foreign)
+        self.foreign_open += foreign
+        self.at.setdefault(name, []).append(index)
+        if name in _SPECIAL:
+            self.special_at.append(index)
+            if name not in _LI_TRANSPARENT:
+                self.li_stop_at.append(index)
+
+    def pop_to(self, length: int) -> None:
+        while len(self.names) > length:
+            index = len(self.names) - 1
+            name = self.names.pop()
+            if name in _FORMATTING and index > length:
+                # Closed by another element's end: the parser reopens it at the next text.
+                self.reopened += 1
+            self.foreign_open -= self.foreign.pop()
+            self.at[name].pop()
+            if self.special_at and self.special_at[-1] == index:
+                self.special_at.pop()
+            if self.li_stop_at and self.li_stop_at[-1] == index:
+                self.li_stop_at.pop()
+
+    def close_in_scope(self, names: tuple[str, ...], scope: tuple[str, ...]) -> None:
+        """Pop to the latest of `names` if no `scope` boundary was opened after it."""
+        index = self.latest(*names)
+        if index >= 0 and index >= self.latest(*scope):
+            self.pop_to(index)
+
+    def in_foreign(self) -> bool:
+        return (
+            self.foreign_open > 0 and self.foreign[-1] and self.names[-1] not in _INTEGRATION_POINTS
+        )
+
+
+def nesting_depth(html: str, stop_above: int | None = None) -> int:
+    """Deepest element nesting the HTML parser builds for `html`, or more, in one linear pass;
+    the first depth over `stop_above` is returned as soon as it is reached."""
+    stack = _OpenElements()
+    names = stack.names
+    # An element holding only text adds one level where it is: counted once (the + 1), its
+    # tags need not be walked (a 2 MB body of `<b>a</b>` took 2.5 s in this loop).
+    removed = 0
+    for _ in range(_TEXT_ONLY_PASSES):
+        html, found = _TEXT_ONLY_ELEMENT.subn("x", html)
+        if not found:
+            break
+        removed += 1
+    deepest = 0
     for match in _TAG.finditer(html):
-        if match[2].lower() in _FLAT_ELEMENTS or match[0].endswith("/>"):
+        name = match[2].lower()
+        if match[1]:
+            if stack.at.get(name):
+                _end_tag(stack, name)
+            elif stack.reopened and name in _FORMATTING:
+                stack.reopened -= 1
             continue
-        depth = max(depth - 1, 0) if match[1] else depth + 1
-        deepest = max(deepest, depth)
-    return deepest
+        if stack.foreign_open and stack.in_foreign():
+            if name in _BREAKOUT:
+                while stack.in_foreign():
+                    stack.pop_to(len(stack.names) - 1)
+            elif match[0].endswith("/>"):
+                continue
+            else:
+                stack.push(name, True)
+                deepest = max(deepest, len(names))
+                continue
+        if name in _VOID_ELEMENTS:
+            continue
+        _start_tag(stack, name)
+        if len(names) + stack.reopened > deepest:
+            deepest = len(names) + stack.reopened
+            if stop_above is not None and deepest > stop_above:
+                break
+    return deepest + removed
+
+
+def _start_tag(stack: _OpenElements, name: str) -> None:
+    if name in _LIST_ITEMS and stack.latest(*_LIST_ITEMS[name]) >= 0:
+        # The latest li (dd, dt) ends unless a special element other than address, div or p
+        # was opened after it: the li is then the latest such element itself.
+        index = stack.latest(*_LIST_ITEMS[name])
+        if index >= 0 and stack.li_stop_at and stack.li_stop_at[-1] == index:
+            stack.pop_to(index)
+    elif name in _SAME_LEVEL:
+        if stack.names and stack.names[-1] in _SAME_LEVEL[name]:
+            stack.pop_to(len(stack.names) - 1)
+    elif name in _TABLE_IMPLIED:
+        stack.close_in_scope(_TABLE_IMPLIED[name], _TABLE_SCOPE)
+        table = stack.latest("table")
+        # The parser inserts the tbody and tr a bare cell needs.
+        if table >= 0 and name in ("td", "th", "tr") and stack.latest(*_SECTIONS) < table:
+            stack.push("tbody", False)
+        if table >= 0 and name in ("td", "th") and stack.latest("tr") < table:
+            stack.push("tr", False)
+    if name in _CLOSES_P and stack.at.get("p"):
+        stack.close_in_scope(("p",), _SCOPE_BY_END["p"])
+    if name in _HEADINGS and stack.names and stack.names[-1] in _HEADINGS:
+        stack.pop_to(len(stack.names) - 1)
+    stack.push(name, name in _FOREIGN_ROOTS)
+
+
+def _end_tag(stack: _OpenElements, name: str) -> None:
+    index = stack.latest(name)
+    if index < 0:
+        return  # a stray end tag closes nothing
+    if name in _TABLE_PARTS:
+        if index >= stack.latest(*_TABLE_SCOPE):
+            stack.pop_to(index)
+    elif name in _SPECIAL:
+        if index >= stack.latest(*_SCOPE_BY_END.get(name, _SCOPE)):
+            stack.pop_to(index)
+    elif index > (stack.special_at[-1] if stack.special_at else -1):
+        # Any other element (and a formatting one with no block after it) closes only when
+        # no special element was opened after it.
+        stack.pop_to(index)
 
 
 # --- Raw HTML that cannot be allowed ------------------------------------------------------
@@ -388,16 +613,127 @@ def render_body(
     resolve_post: PostResolver | None = None,
     embed_hosts: Collection[str] | None = None,
 ) -> RenderedBody:
-    """Sanitised HTML for Markdown `text` with Hexo's tags, and its lead before the marker."""
+    """Sanitised HTML for Markdown `text` with Hexo's tags, and its lead before the marker;
+    a body over a rendering limit is shown as (escaped, perhaps cut) text with a note."""
     hosts = configured_embed_hosts() if embed_hosts is None else frozenset(embed_hosts)
+    limit = markdown_over_limit(text)
+    if limit:
+        return shown_as_text(text, limit)
     html = _unsanitised_html(text, TagOptions(resolve_post=resolve_post, embed_hosts=hosts))
     html = escape_runaway_tags(html)
-    if nesting_depth(html) > MAX_HTML_DEPTH:
-        return RenderedBody(sanitize_html(f"<pre>{escape(text)}</pre>"))
+    limit = html_over_limit(html, len(text))
+    if limit:
+        return shown_as_text(text, limit)
     html = show_unsupported_link_addresses(html)
     more = _MORE.search(html)
     lead_html = sanitize_html(html[: more.start()], hosts) if more else None
-    return RenderedBody(sanitize_html(html, hosts), lead_html)
+    body_html = sanitize_html(html, hosts)
+    if len(body_html) > MAX_RENDERED_HTML:  # the sanitiser's rel="…" on many links
+        return shown_as_text(text, f"HTML over {_size(MAX_RENDERED_HTML)}")
+    return RenderedBody(body_html, lead_html)
+
+
+# --- Bounded rendering (issue 11) ---------------------------------------------------------
+
+# A 96 KB file of 16 tables × 1,000 columns × 1,000 one-cell rows rendered to 84 MB (cmark pads
+# every row to the header's width): 32 s and 3.5 GB to import, then every page showing it was as
+# slow. These limits keep each body's HTML, and so every page, feed and index built from it,
+# small; real notices are far below them (the largest sample notice is about 60 KB of HTML).
+# 1 MB: a page, feed entry or export of the largest body stays under 2 MB with the site's own.
+MAX_RENDERED_HTML = 1024 * 1024
+# Markdown renders to about 1–3 times its length; Hexo tags and link blocks to more.
+MAX_HTML_PER_INPUT_CHARACTER = 20
+MIN_HTML_LIMIT = 100_000  # a short body with a few embeds is not a blow-up
+MAX_TABLE_COLUMNS = 100
+MAX_TABLE_CELLS = 20_000
+# What of a body over a limit is shown: escaped, at most 6 times longer (`&quot;`), under 1 MB.
+SHOWN_AS_TEXT_CHARACTERS = 128 * 1024
+RENDER_LIMIT_CLASS = "render-limit"
+
+# A GFM table's delimiter row (`| --- | :-: |`); its dashes give the column count, and the
+# table runs to the next blank line. Each pattern step stays within one line: linear.
+_DELIMITER_ROW = re.compile(
+    r"^[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+[ \t]*(?::?-+:?[ \t]*)?$", re.MULTILINE
+)
+_DASHES = re.compile(r"-+")
+# `> > > …` or `- - - …` on one line: a blockquote or list per marker (1 MB of `>` made 13 MB
+# of HTML nested a million deep). Nesting by indentation needs lines as long as it is deep.
+_DEEP_MARKERS = re.compile(
+    rf"^[ \t]*(?:(?:>[ \t]*)|(?:[-+*]|\d{{1,9}}[.)])[ \t]+){{{MAX_HTML_DEPTH + 1}}}", re.MULTILINE
+)
+_BLANK_LINE = re.compile(r"\n[ \t]*(?:\n|$)")
+_TABLE_CELL = re.compile(r"<t[dh][\s>/]", re.IGNORECASE)
+
+
+def markdown_over_limit(text: str) -> str | None:
+    """Which limit the Markdown passes, seen before cmark renders it, or None."""
+    if len(text) > MAX_RENDERED_HTML:
+        # Its HTML would be longer still: not worth the second of rendering it.
+        return f"a body over {_size(MAX_RENDERED_HTML)}"
+    if _DEEP_MARKERS.search(text):
+        return f"blocks nested deeper than {MAX_HTML_DEPTH}"
+    if "-" not in text or "|" not in text:
+        return None
+    cells = 0
+    table_end = 0
+    for row in _DELIMITER_ROW.finditer(text):
+        if row.start() < table_end:
+            continue  # a body row of the table already counted
+        columns = len(_DASHES.findall(row[0]))
+        if columns > MAX_TABLE_COLUMNS:
+            return f"a table of {columns:,} columns (limit {MAX_TABLE_COLUMNS})"
+        blank = _BLANK_LINE.search(text, row.end())
+        table_end = blank.start() if blank else len(text)
+        rows = 1 + text.count("\n", row.end(), table_end)  # the header and the body rows
+        cells += columns * rows
+        if cells > MAX_TABLE_CELLS:
+            return f"tables of over {MAX_TABLE_CELLS:,} cells"
+    return None
+
+
+def html_over_limit(html: str, input_length: int) -> str | None:
+    """Which limit the (unsanitised) HTML of a body passes, or None."""
+    size_limit = min(
+        MAX_RENDERED_HTML, max(MIN_HTML_LIMIT, MAX_HTML_PER_INPUT_CHARACTER * input_length)
+    )
+    if len(html) > size_limit:
+        if size_limit == MAX_RENDERED_HTML:
+            return f"HTML over {_size(MAX_RENDERED_HTML)}"
+        return f"HTML over {MAX_HTML_PER_INPUT_CHARACTER} times the body's length"
+    cells = len(_TABLE_CELL.findall(html))
+    if cells > MAX_TABLE_CELLS:
+        return f"tables of over {MAX_TABLE_CELLS:,} cells"
+    if nesting_depth(html, stop_above=MAX_HTML_DEPTH) > MAX_HTML_DEPTH:
+        return f"elements nested deeper than {MAX_HTML_DEPTH}"
+    return None
+
+
+def _size(length: int) -> str:
+    return f"{length / (1024 * 1024):g} MB" if length >= 1024 * 1024 else f"{length // 1024} KB"
+
+
+def shown_as_text(text: str, limit: str) -> RenderedBody:
+    """A body over `limit` as escaped text after a short note saying so (in both languages: the
+    HTML is stored once). The note's class cannot come from a body: the sanitiser drops it."""
+    cut = len(text) > SHOWN_AS_TEXT_CHARACTERS
+    shown = f"<pre>{escape(text[:SHOWN_AS_TEXT_CHARACTERS])}</pre>"
+    note = (
+        f'<p class="{RENDER_LIMIT_CLASS}">'
+        f"正文超出显示限制，以纯文本显示{'（已截断）' if cut else ''}。"
+        f" Body shown as text{' (cut)' if cut else ''}: {escape(limit)}.</p>"
+    )
+    return RenderedBody(note + shown, lead_html=shown)
+
+
+_LIMIT_NOTE = re.compile(
+    rf'<p class="{RENDER_LIMIT_CLASS}">[^<]*? Body shown as text(?: \(cut\))?: ([^<]*)\.</p>'
+)
+
+
+def render_limit(body_html: str) -> str | None:
+    """The limit a body's stored HTML says it passed (shown_as_text()), or None."""
+    note = _LIMIT_NOTE.match(body_html)
+    return unescape(note[1]) if note else None
 
 
 def render_markdown(text: str) -> str:

@@ -34,7 +34,14 @@ from notices.documents import (
 )
 from notices.importing import import_archive
 from notices.models import Category, Notice
-from notices.rendering import render_notice_body
+from notices.rendering import (
+    MAX_HTML_DEPTH,
+    MAX_RENDERED_HTML,
+    html_over_limit,
+    nesting_depth,
+    render_limit,
+    render_notice_body,
+)
 from tests.helpers import document_text
 
 FUZZ_DEADLINE = dt.timedelta(seconds=1)
@@ -175,8 +182,158 @@ class HostileDocumentTests(unittest.TestCase):
 
     def test_deeply_nested_html_is_shown_as_text(self) -> None:
         html = render_notice_body("<div>" * 1000 + "<script>alert(1)</script>", "")
-        self.assertTrue(html.startswith("<pre>&lt;div&gt;"))
+        self.assertIn("</p><pre>&lt;div&gt;", html)
+        self.assertEqual(render_limit(html), "elements nested deeper than 256")
         self.assertNotIn("<script", html)
+
+
+def wide_tables(tables: int, columns: int, rows: int) -> str:
+    """GFM tables whose body rows have one cell each: cmark pads every row to full width."""
+    header = "|" + "|".join(f"c{i}" for i in range(columns)) + "|\n|" + "---|" * columns + "\n"
+    return "\n\n".join(header + "a\n" * rows for _ in range(tables))
+
+
+class BoundedRenderingTests(unittest.TestCase):
+    """Issue 11: findings 1 and 3, and `<code class>` of finding 10."""
+
+    def assert_shown_as_text(self, body: str, limit: str) -> str:
+        html = render_notice_body(body, "")
+        self.assertIn(limit, render_limit(html) or "")
+        self.assertTrue(html.startswith('<p class="render-limit">正文超出显示限制'), html[:200])
+        self.assertLessEqual(len(html), MAX_RENDERED_HTML)
+        self.assertNotIn("<div", html)
+        return html
+
+    def test_a_table_with_too_many_columns_is_not_rendered(self) -> None:
+        # The probe's file: 16 tables × 1,000 columns × 1,000 one-cell rows (84 MB of HTML).
+        self.assert_shown_as_text(wide_tables(16, 1_000, 1_000), "a table of 1,000 columns")
+
+    def test_tables_with_too_many_cells_are_not_rendered(self) -> None:
+        self.assert_shown_as_text(wide_tables(3, 90, 100), "cells")  # 27,270 cells
+        self.assert_shown_as_text("<table><tr>" + "<td>x</td>" * 25_000 + "</table>", "cells")
+
+    def test_ordinary_tables_render(self) -> None:
+        html = render_notice_body(wide_tables(2, 20, 30) + "\n\n| a | b |\n|:-|-:|\n| 1 | 2 |", "")
+        self.assertIsNone(render_limit(html))
+        self.assertEqual(html.count("<td"), 2 * 20 * 30 + 2)
+
+    def test_self_closing_divs_count_as_open(self) -> None:
+        for count in (300, 20_000):
+            with self.subTest(count=count):
+                self.assert_shown_as_text("<div/>" * count + "x", "nested deeper than 256")
+
+    def test_stray_end_tags_do_not_hide_nesting(self) -> None:
+        bodies = {
+            "leading ends": "</div>" * 1_000 + "<div>" * 300,
+            "ends of unopened elements": "<div></span></p></li>" * 300,
+            "end past a block": "<span><div></span>" * 300,  # the div keeps the span open
+            "end past a table cell": "<b><table><td></b>" * 100,  # not in scope: ignored
+            "formatting reopened": "".join(f"<p><i title={i}></p>" for i in range(300)) + "x",
+            "svg breakout": "<svg><div/>" + "<path/>" * 300,
+        }
+        for name, body in bodies.items():
+            with self.subTest(name):
+                self.assertGreater(nesting_depth(body), MAX_HTML_DEPTH)
+                self.assert_shown_as_text(body, "nested deeper than 256")
+
+    def test_implied_ends_are_not_nesting(self) -> None:
+        bodies = {
+            "paragraphs": "<p>一段" * 1_000,
+            "list items": "<ul>" + "<li><p>项" * 1_000 + "</ul>",
+            "definitions": "<dl>" + "<dt>词<dd>释义" * 1_000 + "</dl>",
+            "cells and rows": "<table>" + ("<tr>" + "<td>格" * 5) * 300 + "</table>",
+            "bare cells": "<table>" + "<td>格" * 300 + "</table>" + "<table><tr><td>" * 2,
+            "closed elements": "<div><b>粗</b><i>斜</i></div>\n" * 2_000,
+            "svg shapes": "<svg>" + "<path/>" * 1_000 + "</svg>",
+            "headings": "<h1>一<h2>二<h3>三" * 300,
+        }
+        for name, body in bodies.items():
+            with self.subTest(name):
+                self.assertLess(nesting_depth(body), 10)
+                self.assertIsNone(render_limit(render_notice_body(body, "")))
+
+    def test_a_body_over_the_size_limit_is_cut_text(self) -> None:
+        body = "<b>a</b>" * (MAX_RENDERED_HTML // 8 + 1)
+        html = self.assert_shown_as_text(body, "a body over 1 MB")
+        self.assertIn("Body shown as text (cut)", html)
+        self.assertNotIn("<b>", html)
+
+    def test_html_many_times_longer_than_its_body_is_not_kept(self) -> None:
+        # (cmark itself stops expanding references past the input's size.)
+        self.assertEqual(
+            html_over_limit("<p>x</p>" * 20_000, 5_000), "HTML over 20 times the body's length"
+        )
+        self.assertIsNone(html_over_limit("<p>x</p>" * 10_000, 5_000))  # under 100,000
+        self.assertEqual(html_over_limit("x" * (MAX_RENDERED_HTML + 1), 10**6), "HTML over 1 MB")
+
+    def test_nested_block_markers_are_refused_before_rendering(self) -> None:
+        for body in (">" * 500_000, "> " * 300 + "x", "- " * 300 + "x", "1. " * 300 + "x"):
+            with self.subTest(body[:6]):
+                self.assert_shown_as_text(body, "blocks nested deeper than 256")
+        self.assertIsNone(render_limit(render_notice_body("-" * 5_000 + "\n\n> > 引用", "")))
+
+    def test_the_note_cannot_be_forged_by_a_body(self) -> None:
+        body = '<p class="render-limit">x Body shown as text: fake.</p>'
+        self.assertIsNone(render_limit(render_notice_body(body, "")))
+
+    def test_the_summary_of_a_body_shown_as_text_is_its_text(self) -> None:
+        notice = Notice(body="关于放假的通知。" + "<div/>" * 300, source_url="", extra={})
+        notice.render()
+        self.assertTrue(notice.summary.startswith("关于放假的通知。"), notice.summary)
+        self.assertEqual(notice.render_limit, "elements nested deeper than 256")
+
+    def test_code_classes_are_only_languages(self) -> None:
+        html = render_notice_body(
+            '<code class="language-python notice-preview">a</code> <code class="facets-skipped">b'
+            '</code> <span class="embed hidden">c</span> <p class="render-limit">d</p>',
+            "",
+        )
+        self.assertIn('<code class="language-python">a</code>', html)
+        self.assertIn("<code>b</code>", html)
+        self.assertIn('<span class="embed">c</span>', html)
+        for name in ("notice-preview", "facets-skipped", "hidden", "render-limit"):
+            self.assertNotIn(name, html)
+
+
+def _appender(logged: list[tuple[str, str]]):
+    return lambda kind, message: logged.append((kind, message))
+
+
+class BoundedImportTests(TestCase):
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self._tmp.name) / "archive"
+        self.root.mkdir()
+        bodies = {
+            "wide": wide_tables(16, 1_000, 1_000),
+            "deep": "<div/>" * 20_000 + "x",
+            "bold": "<b>a</b>" * (MAX_RENDERED_HTML // 8 + 1),
+            "plain": "现将寒假安排通知如下。",
+        }
+        for name, body in bodies.items():
+            (self.root / f"{name}.md").write_text(document_text(urlname=name, body=body), "utf-8")
+
+    def tearDown(self) -> None:
+        self._tmp.cleanup()
+
+    def test_the_import_says_which_limit_each_body_passed(self) -> None:
+        for workers in (0, 1):  # rendered here, or in a worker process
+            with self.subTest(workers=workers), override_settings(NOTICES_IMPORT_WORKERS=workers):
+                Notice.objects.all().delete()
+                logged: list[tuple[str, str]] = []
+                import_archive([self.root], batch_size=1, log=_appender(logged))
+                warnings = sorted(message for kind, message in logged if kind == "warning")
+                self.assertEqual(
+                    warnings,
+                    [
+                        "bold.md: body shown as text: a body over 1 MB",
+                        "deep.md: body shown as text: elements nested deeper than 256",
+                        "wide.md: body shown as text: a table of 1,000 columns (limit 100)",
+                    ],
+                )
+                shown = Notice.objects.get(urlname="deep")
+                self.assertTrue(shown.body_html.startswith('<p class="render-limit">'))
+                self.assertIsNone(render_limit(Notice.objects.get(urlname="plain").body_html))
 
 
 class FileLimitTests(TestCase):
