@@ -19,6 +19,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
+from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.db.models import QuerySet
@@ -94,12 +95,23 @@ def cached(
     return value
 
 
-def cached_response(request: HttpRequest, respond: Callable[[], HttpResponse]) -> HttpResponse:
-    """respond(), or the bytes it gave for this URL and language in this data version.
+def response_key_parts(request: HttpRequest, reads: Iterable[str]) -> list[str]:
+    """The absolute URL with only the parameters the page reads (in the order given), and
+    the language: `/atom.xml?m=<random>` is the same entry as `/atom.xml` (issue 11)."""
+    read = set(reads)
+    kept = [(key, value) for key, values in request.GET.lists() if key in read for value in values]
+    return [request.build_absolute_uri(request.path), urlencode(kept), get_language()]
+
+
+def cached_response(
+    request: HttpRequest, respond: Callable[[], HttpResponse], *, reads: Iterable[str]
+) -> HttpResponse:
+    """respond(), or the bytes it gave for this URL (its `reads` parameters) and language in
+    this data version. The page must ignore every other parameter.
 
     Only for pages that are the same for every reader (feeds: no session, no CSRF token).
     """
-    parts = [request.build_absolute_uri(), get_language()]
+    parts = response_key_parts(request, reads)
     stored = cache.get(cache_key("response", parts, request_version(request)))
     if stored is None:
         response = respond()

@@ -7,7 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib.syndication.views import Feed
+from django.db.models import Case, F, QuerySet, TextField, Value, When
+from django.db.models.functions import Length
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
@@ -16,12 +19,48 @@ from django.utils.translation import gettext as _
 from taggit.models import Tag
 
 from notices.caching import cached_response
-from notices.filters import NoticeFilters, category_or_404, site_or_404
+from notices.filters import (
+    CARRIED_PARAMS,
+    FILTER_PARAMS,
+    NoticeFilters,
+    category_or_404,
+    site_or_404,
+)
 from notices.models import Notice
 from notices.search import parse_query, search_notices
 from notices.templatetags.notices import url_host
 
 FEED_LENGTH = 30
+# Everything a feed reads from the query string (the filters, and `q`/`sort` carried into
+# its link); the cache key keeps only these (issue 11).
+FEED_PARAMS = (*FILTER_PARAMS, *CARRIED_PARAMS)
+
+
+def bounded_entries(notices: QuerySet[Notice]) -> list[Notice]:
+    """The first FEED_LENGTH notices, each with `feed_html`: its body when the body is at most
+    NOTICES_FEED_ENTRY_CHARS and the feed's bodies so far stay within NOTICES_FEED_TOTAL_CHARS,
+    else "" (the entry then carries its summary). Longer bodies are never read from the
+    database: a 4.5 MB body made every feed 14 MB (issue 11)."""
+    entry_limit = settings.NOTICES_FEED_ENTRY_CHARS
+    budget = settings.NOTICES_FEED_TOTAL_CHARS
+    rows = (
+        notices.defer("body", "extra", "body_html")
+        .annotate(body_length=Length("body_html"))
+        .annotate(
+            short_body=Case(
+                When(body_length__lte=entry_limit, then=F("body_html")),
+                default=Value(""),
+                output_field=TextField(),
+            )
+        )
+        .prefetch_related("tags")[:FEED_LENGTH]
+    )
+    entries = list(rows)
+    for notice in entries:
+        fits = bool(notice.short_body) and len(notice.short_body) <= budget
+        notice.feed_html = notice.short_body if fits else ""
+        budget -= len(notice.feed_html)
+    return entries
 
 
 def notice_updated_at(notice: Notice) -> dt.datetime:
@@ -43,7 +82,9 @@ class NoticeRssFeed(Feed):
     def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # Thirty rendered bodies: the same bytes for everyone until the data changes (issue 5).
         respond = super().__call__
-        return cached_response(request, lambda: respond(request, *args, **kwargs))
+        return cached_response(
+            request, lambda: respond(request, *args, **kwargs), reads=FEED_PARAMS
+        )
 
     def get_object(self, request: HttpRequest, **kwargs: str) -> dict[str, Any]:
         if "path" in kwargs:
@@ -79,17 +120,21 @@ class NoticeRssFeed(Feed):
         return _("The latest notices in the archive.")
 
     def items(self, obj: dict[str, Any]):
-        notices = obj["filters"].apply(Notice.objects.published())
-        return notices.defer("body", "extra").prefetch_related("tags")[:FEED_LENGTH]
+        return bounded_entries(obj["filters"].apply(Notice.objects.published()))
 
     def item_title(self, notice: Notice) -> str:
         return notice.title
 
     def item_description(self, notice: Notice) -> str:
         # body_html was sanitised when the notice was imported or saved.
+        body = notice.feed_html or format_html(
+            "<p>{}</p><p><em>{}</em></p>",
+            notice.summary,
+            _("This notice is too long for the feed; its page has the whole text."),
+        )
         if not notice.source_url:
-            return notice.body_html
-        return notice.body_html + format_html(
+            return body
+        return body + format_html(
             '<p><a href="{}">{}</a> {}</p>',
             notice.source_url,
             _("View original"),
@@ -138,8 +183,7 @@ class SearchRssFeed(NoticeRssFeed):
     def items(self, obj: dict[str, Any]):
         notices = obj["filters"].apply(Notice.objects.published())
         found = search_notices(obj["query"], notices, sort="newest").notices
-        newest = found.defer("body", "extra").prefetch_related("tags").order_by("-date", "-id")
-        return newest[:FEED_LENGTH]
+        return bounded_entries(found.order_by("-date", "-id"))
 
 
 class SearchAtomFeed(SearchRssFeed):

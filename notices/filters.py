@@ -44,6 +44,11 @@ from notices.models import Category, Notice, TaggedNotice
 FILTER_PARAMS = ("category", "tag", "site", "year", "month", "since", "until")
 # Not filters, and not carried into filter links: a changed filter starts again at page 1.
 DROPPED_PARAMS = ("page", "format")
+# Other parameters a list or search page reads, kept in its filter links (a search's `q`).
+# Anything else is dropped from links and cache keys: 999 junk parameters must not be
+# copied into every link of the page (issue 11).
+CARRIED_PARAMS = ("q", "sort")
+LINK_PARAMS = (*FILTER_PARAMS, *DROPPED_PARAMS, *CARRIED_PARAMS)
 # Each tag is one more subquery; nobody needs more to narrow a list.
 MAX_TAGS = 5
 FACET_LIMIT = 12
@@ -114,7 +119,7 @@ class NoticeFilters:
             (key, value)
             for key, values_of_key in params.lists()
             for value in values_of_key
-            if key not in FILTER_PARAMS and key not in DROPPED_PARAMS
+            if key in CARRIED_PARAMS
         )
         return cls(**values, fixed=frozenset(fixed), page_tags=page_tags, carried=carried)
 
@@ -212,6 +217,15 @@ class NoticeFilters:
             label = _("Until %(date)s") % {"date": date_format(self.until, "DATE_FORMAT")}
             chips.append(ActiveFilter(label, self.query(until=None)))
         return chips
+
+
+def known_params(params: QueryDict, keys: tuple[str, ...] = LINK_PARAMS) -> QueryDict:
+    """A mutable copy of `params` with only the parameters in `keys`, in their order."""
+    kept = QueryDict(mutable=True)
+    for key, values in params.lists():
+        if key in keys:
+            kept.setlist(key, values)
+    return kept
 
 
 def notice_ids_in_category(category: Category) -> QuerySet:

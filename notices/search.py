@@ -38,6 +38,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -533,8 +534,9 @@ def search_notices(
 # --- Highlighting (always from the original text, always escaped) ------------------------
 
 
-def _match_spans(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
-    """Spans of `text` (original) where an included term matches, merged and sorted."""
+def _match_spans(text: str, query: ParsedQuery, limit: int | None = None) -> list[tuple[int, int]]:
+    """Spans of `text` (original) where an included term matches, merged and sorted; at most
+    `limit` of them (the last one may then be shorter than a merge would make it)."""
     terms = query.included
     if not terms or not text:
         return []
@@ -558,6 +560,8 @@ def _match_spans(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
             start, end = offsets[start], offsets[end - 1] + 1
         if spans and start <= spans[-1][1]:
             spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        elif limit is not None and len(spans) >= limit:
+            break
         else:
             spans.append((start, end))
     return spans
@@ -584,31 +588,71 @@ def highlight(text: str, query: ParsedQuery) -> SafeString:
 
 def snippet(text: str, query: ParsedQuery, length: int = 160) -> SafeString:
     """About `length` characters of `text` around its first match, escaped, matches marked."""
-    spans = _match_spans(text, query)
-    if not spans:
+    first = _match_spans(text, query, limit=1)
+    if not first:
         return mark_safe(html.escape(text[:length]) + ("…" if len(text) > length else ""))
-    start = max(0, min(spans[0][0] - length // 4, len(text) - length))
+    start = max(0, min(first[0][0] - length // 4, len(text) - length))
     end = min(len(text), start + length)
     prefix = "…" if start > 0 else ""
     suffix = "…" if end < len(text) else ""
-    return mark_safe(prefix + _marked(text, spans, start, end) + suffix)
+    # Only the shown window is marked: a text full of matches had all of them marked, then cut.
+    shown = text[start:end]
+    return mark_safe(prefix + _marked(shown, _match_spans(shown, query)) + suffix)
 
 
 # Sanitised HTML from rendering.py: tags (with quoted attributes) and the text between them.
 _TAG = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
 
 
-def highlight_html(body_html: str, query: ParsedQuery) -> SafeString:
-    """Sanitised body HTML with matches inside text nodes marked; tags are left as they are."""
+def highlight_html(
+    body_html: str,
+    query: ParsedQuery,
+    *,
+    max_marks: int | None = None,
+    max_chars: int | None = None,
+) -> SafeString:
+    """Sanitised body HTML with matches inside text nodes marked; tags are left as they are.
+
+    Only the first `max_chars` characters of HTML and `max_marks` matches are looked at
+    (NOTICES_HIGHLIGHT_MAX_*); the rest of the HTML is copied as it is, so a 4.5 MB body
+    costs what its first part costs (it took 5-10 s and answered 11.8 MB, issue 11)."""
     if not query:
         return mark_safe(body_html)
+    marks_left = settings.NOTICES_HIGHLIGHT_MAX_MARKS if max_marks is None else max_marks
+    chars_left = settings.NOTICES_HIGHLIGHT_MAX_CHARS if max_chars is None else max_chars
     out, position = [], 0
     for tag in _TAG.finditer(body_html):
-        out.append(highlight(html.unescape(body_html[position : tag.start()]), query))
-        out.append(tag.group())
+        if marks_left <= 0 or chars_left <= 0:
+            break  # `position` is the start of a text node: the rest is copied unchanged
+        marked, marks_left, chars_left = _highlight_text_node(
+            body_html[position : tag.start()], query, marks_left, chars_left
+        )
+        out += [marked, tag.group()]
+        chars_left -= len(tag.group())  # the window is of the HTML: many tiny nodes count too
         position = tag.end()
-    out.append(highlight(html.unescape(body_html[position:]), query))
+    else:
+        if marks_left > 0 and chars_left > 0:
+            marked, _, _ = _highlight_text_node(body_html[position:], query, marks_left, chars_left)
+            out.append(marked)
+            position = len(body_html)
+    out.append(body_html[position:])
     return mark_safe("".join(out))
+
+
+def _highlight_text_node(
+    raw: str, query: ParsedQuery, marks_left: int, chars_left: int
+) -> tuple[str, int, int]:
+    """One text node (as it is in the HTML) with at most `marks_left` matches marked within
+    its first `chars_left` characters; and what is left of both."""
+    if not raw or raw.isspace():
+        return raw, marks_left, chars_left
+    text = html.unescape(raw)
+    looked_at = text[:chars_left]
+    spans = _match_spans(looked_at, query, limit=marks_left)
+    if not spans and len(looked_at) == len(text):
+        return raw, marks_left, chars_left - len(text)
+    marked = _marked(looked_at, spans) + html.escape(text[len(looked_at) :])
+    return marked, marks_left - len(spans), chars_left - len(looked_at)
 
 
 # --- Keeping the index up to date -------------------------------------------------------

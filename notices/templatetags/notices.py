@@ -6,15 +6,19 @@ from urllib.parse import urlsplit
 
 from django import template
 from django.http import HttpRequest
+from django.utils.encoding import escape_uri_path
+
+from notices.filters import LINK_PARAMS, known_params
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
 def page_url(context: template.Context, number: int) -> str:
-    """`?…&page=N` keeping every other parameter (filters, a search's q) but `format`."""
+    """`?…&page=N` keeping the other parameters the page reads (filters, a search's q and
+    sort) but `format`; unknown parameters are dropped (issue 11)."""
     request: HttpRequest | None = context.get("request")
-    query = request.GET.copy() if request is not None else None
+    query = known_params(request.GET) if request is not None else None
     if query is None:
         return f"?page={number}"
     query.pop("format", None)
@@ -24,6 +28,18 @@ def page_url(context: template.Context, number: int) -> str:
         query["page"] = str(number)
     encoded = query.urlencode()
     return f"?{encoded}" if encoded else request.path
+
+
+@register.simple_tag(takes_context=True)
+def current_url(context: template.Context) -> str:
+    """This page's path with only the parameters pages read (the language form's `next`):
+    get_full_path would copy 999 made-up parameters into it (issue 11)."""
+    request: HttpRequest | None = context.get("request")
+    if request is None:
+        return "/"
+    encoded = known_params(request.GET, (*LINK_PARAMS, "highlight")).urlencode()
+    path = escape_uri_path(request.path)
+    return f"{path}?{encoded}" if encoded else path
 
 
 @register.filter
