@@ -183,7 +183,11 @@ class Database:
             if self.postgres
             else f"sqlite:///{folder / 'abuse.sqlite3'}"
         )
-        self.label = given.split("@")[-1] if self.postgres else "SQLite"
+        self.label = (
+            f"PostgreSQL {self.url.split('@')[-1]}"
+            if self.postgres
+            else "SQLite (a temporary file)"
+        )
 
     def admin(self, statement: str) -> None:
         import psycopg
@@ -717,6 +721,7 @@ def serve_and_measure(
         sampler.join()
         print_requests(results, sampler, args.workers)
         print_slowest_urls(results, args.show_urls)
+        print_junk_growth(results)
         print_text_checks(base, urlnames, request_timeout)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -725,6 +730,25 @@ def serve_and_measure(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def print_junk_growth(results: list[Result]) -> None:
+    """Unknown parameters copied into links make a page grow: the same page with and without."""
+    sizes = {result.path: result.size for result in results if result.kind != "999 junk params"}
+    print("\n## 999 junk parameters: the page with them against the page without")
+    for result in results:
+        if result.kind != "999 junk params":
+            continue
+        page = result.path.split("j=1&", 1)[0].split("junk0=", 1)[0].rstrip("?&")
+        page = page if page in sizes else page + "/" if page + "/" in sizes else page
+        plain = sizes.get(page)
+        growth = f"{result.size - plain:+,} bytes" if plain is not None else "(no plain request)"
+        if result.status == 414:  # 999 distinct names: 9 KB, over gunicorn's request line
+            growth = "refused by gunicorn: request line over 4,094 bytes"
+        print(
+            f"  {result.status} {shorten(page, 50):<50} {plain or 0:>9,} -> {result.size:>9,} "
+            f"{growth}"
+        )
 
 
 INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
