@@ -20,9 +20,15 @@ out-of-range parameters, 999 junk query parameters. Worker RSS (VmRSS/VmHWM of g
 workers, from /proc) is sampled while the requests run.
 
 Prints per page type: requests, statuses, slowest request, largest response, peak worker RSS;
-per import: seconds and peak RSS; the targets beside the figures. --quick writes a smaller
-archive (1 table, 20k nesting, a 1 MB bold body, 60 big notices) and sends fewer requests:
-under a minute. A benchmark prints figures; it asserts nothing and exits 0.
+per import: seconds and peak RSS (and what the import said: warnings, limits hit); the targets
+beside the figures. Then: each page with 999 junk parameters against the same page without; the
+3 slowest pages requested by twice as many clients as workers while the front page is timed;
+invisible characters left in the bidi notice's title, page, JSON and tags, and the `<code
+class>` values kept. All times are wall times: the load average is printed beside them.
+
+--quick writes a smaller archive (1 table, 20k nesting, a 1 MB bold body, 60 big notices) and
+sends fewer requests: under a minute on an idle machine.
+A benchmark prints figures; it asserts nothing and exits 0.
 """
 
 from __future__ import annotations
