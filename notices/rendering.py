@@ -237,6 +237,16 @@ _LI_TRANSPARENT = frozenset({"address", "div", "p"})
 _SCOPE = ("applet", "caption", "html", "table", "td", "th", "marquee", "object", "template")
 _SCOPE_BY_END = {"p": (*_SCOPE, "button"), "li": (*_SCOPE, "ol", "ul")}
 _TABLE_SCOPE = ("html", "table", "template")
+# The scopes each boundary element belongs to, so a scope's latest boundary is one lookup.
+_SCOPE_KINDS: dict[str, tuple[str, ...]] = {}
+for _kind, _names in {
+    "default": _SCOPE,
+    "p": _SCOPE_BY_END["p"],
+    "li": _SCOPE_BY_END["li"],
+    "table": _TABLE_SCOPE,
+}.items():
+    for _name in _names:
+        _SCOPE_KINDS[_name] = (*_SCOPE_KINDS.get(_name, ()), _kind)
 _TABLE_PARTS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "caption", "table"})
 _CLOSES_P = frozenset(
     {
@@ -301,7 +311,18 @@ _FORMATTING = frozenset(
     }
 )
 _TEXT_ONLY_PASSES = 3
-_TEXT_ONLY_ELEMENT = re.compile(r"<([A-Za-z][A-Za-z0-9]*)\b[^<>/]*>[^<]*</\1\s*>")
+_TEXT_ONLY_ELEMENT = re.compile(
+    r"<([A-Za-z][A-Za-z0-9]*)\b[^<>]*>[^<]*(?:<(?:br|img|hr|wbr)\b[^<>]*>[^<]*)*</\1\s*>",
+    re.IGNORECASE,
+)
+# A paragraph, item or cell whose end the next one implies, holding only text.
+_IMPLIED_END_ELEMENT = re.compile(
+    r"<(p|li|dd|dt|td|th|option)\b[^<>]*>[^<]*(?:<(?:br|img|hr|wbr)\b[^<>]*>[^<]*)*"
+    r"(?=<\1[\s/>])",
+    re.IGNORECASE,
+)
+# In SVG or MathML an HTML tag (`<b>`) ends the foreign content: nothing may be skipped there.
+_FOREIGN = re.compile(r"<(?:svg|math)\b", re.IGNORECASE)
 
 
 class _OpenElements:
@@ -316,6 +337,7 @@ class _OpenElements:
         self.at: dict[str, list[int]] = {}
         self.special_at: list[int] = []
         self.li_stop_at: list[int] = []  # special elements an li's implied end stops at
+        self.boundary_at: dict[str, list[int]] = {"default": [], "p": [], "li": [], "table": []}
 
     def latest(self, *names: str) -> int:
         best = -1
@@ -335,6 +357,8 @@ class _OpenElements:
             self.special_at.append(index)
             if name not in _LI_TRANSPARENT:
                 self.li_stop_at.append(index)
+        for kind in _SCOPE_KINDS.get(name, ()):
+            self.boundary_at[kind].append(index)
 
     def pop_to(self, length: int) -> None:
         while len(self.names) > length:
@@ -349,11 +373,18 @@ class _OpenElements:
                 self.special_at.pop()
             if self.li_stop_at and self.li_stop_at[-1] == index:
                 self.li_stop_at.pop()
+            for kind in _SCOPE_KINDS.get(name, ()):
+                self.boundary_at[kind].pop()
 
-    def close_in_scope(self, names: tuple[str, ...], scope: tuple[str, ...]) -> None:
+    def boundary(self, scope: str) -> int:
+        """Where the latest boundary element of `scope` is (-1: none)."""
+        positions = self.boundary_at[scope]
+        return positions[-1] if positions else -1
+
+    def close_in_scope(self, names: tuple[str, ...], scope: str) -> None:
         """Pop to the latest of `names` if no `scope` boundary was opened after it."""
         index = self.latest(*names)
-        if index >= 0 and index >= self.latest(*scope):
+        if index >= 0 and index >= self.boundary(scope):
             self.pop_to(index)
 
     def in_foreign(self) -> bool:
@@ -370,9 +401,10 @@ def nesting_depth(html: str, stop_above: int | None = None) -> int:
     # An element holding only text adds one level where it is: counted once (the + 1), its
     # tags need not be walked (a 2 MB body of `<b>a</b>` took 2.5 s in this loop).
     removed = 0
-    for _ in range(_TEXT_ONLY_PASSES):
+    for _ in range(_TEXT_ONLY_PASSES if not _FOREIGN.search(html) else 0):
         html, found = _TEXT_ONLY_ELEMENT.subn("x", html)
-        if not found:
+        html, implied = _IMPLIED_END_ELEMENT.subn("x", html)
+        if not found and not implied:
             break
         removed += 1
     deepest = 0
@@ -415,7 +447,7 @@ def _start_tag(stack: _OpenElements, name: str) -> None:
         if stack.names and stack.names[-1] in _SAME_LEVEL[name]:
             stack.pop_to(len(stack.names) - 1)
     elif name in _TABLE_IMPLIED:
-        stack.close_in_scope(_TABLE_IMPLIED[name], _TABLE_SCOPE)
+        stack.close_in_scope(_TABLE_IMPLIED[name], "table")
         table = stack.latest("table")
         # The parser inserts the tbody and tr a bare cell needs.
         if table >= 0 and name in ("td", "th", "tr") and stack.latest(*_SECTIONS) < table:
@@ -423,7 +455,7 @@ def _start_tag(stack: _OpenElements, name: str) -> None:
         if table >= 0 and name in ("td", "th") and stack.latest("tr") < table:
             stack.push("tr", False)
     if name in _CLOSES_P and stack.at.get("p"):
-        stack.close_in_scope(("p",), _SCOPE_BY_END["p"])
+        stack.close_in_scope(("p",), "p")
     if name in _HEADINGS and stack.names and stack.names[-1] in _HEADINGS:
         stack.pop_to(len(stack.names) - 1)
     stack.push(name, name in _FOREIGN_ROOTS)
@@ -434,10 +466,10 @@ def _end_tag(stack: _OpenElements, name: str) -> None:
     if index < 0:
         return  # a stray end tag closes nothing
     if name in _TABLE_PARTS:
-        if index >= stack.latest(*_TABLE_SCOPE):
+        if index >= stack.boundary("table"):
             stack.pop_to(index)
     elif name in _SPECIAL:
-        if index >= stack.latest(*_SCOPE_BY_END.get(name, _SCOPE)):
+        if index >= stack.boundary(name if name in ("p", "li") else "default"):
             stack.pop_to(index)
     elif index > (stack.special_at[-1] if stack.special_at else -1):
         # Any other element (and a formatting one with no block after it) closes only when

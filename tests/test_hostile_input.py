@@ -230,6 +230,8 @@ class BoundedRenderingTests(unittest.TestCase):
             "end past a table cell": "<b><table><td></b>" * 100,  # not in scope: ignored
             "formatting reopened": "".join(f"<p><i title={i}></p>" for i in range(300)) + "x",
             "svg breakout": "<svg><div/>" + "<path/>" * 300,
+            "svg breakout by a closed element": "<svg><b>x</b>" + "<path/>" * 300,
+            "self-closed and text": "<div/>x" * 300,
         }
         for name, body in bodies.items():
             with self.subTest(name):
