@@ -316,6 +316,19 @@ class MemorySampler(threading.Thread):
             self.sample()
 
 
+def workers_cpu(master: int) -> float:
+    """User + system CPU seconds of gunicorn's live workers: independent of the machine's load."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in worker_pids(master):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def free_port() -> int:
     for port in PORTS:
         with socket.socket() as probe:
@@ -337,6 +350,7 @@ class Result:
     status: int  # 0: connection closed or timed out (a worker killed by gunicorn's timeout)
     seconds: float
     size: int
+    cpu: float = 0.0  # CPU seconds the workers spent on it (requests go one at a time)
 
 
 @dataclass
@@ -517,7 +531,7 @@ def print_requests(results: list[Result], sampler: MemorySampler, workers: int) 
     )
     print(
         f"| {'page type':<16} | {'n':>4} | {'statuses':<22} | {'slowest s':>9} | "
-        f"{'largest':>12} | {'worker RSS':>10} | targets"
+        f"{'max CPU s':>9} | {'largest':>12} | {'worker RSS':>10} | targets"
     )
     print(
         "|"
@@ -527,6 +541,8 @@ def print_requests(results: list[Result], sampler: MemorySampler, workers: int) 
         + ":|"
         + "-" * 24
         + "|"
+        + "-" * 10
+        + ":|"
         + "-" * 10
         + ":|"
         + "-" * 13
@@ -553,15 +569,20 @@ def print_requests(results: list[Result], sampler: MemorySampler, workers: int) 
         verdict = "ok" if not misses else "MISSED " + ", ".join(misses)
         print(
             f"| {kind:<16} | {len(group):>4} | {statuses:<22} | {slowest:>9.2f} | "
-            f"{largest:>12,} | {megabytes(rss):>10} | {verdict}"
+            f"{max(r.cpu for r in group):>9.2f} | {largest:>12,} | {megabytes(rss):>10} | {verdict}"
         )
     everything = results
     slowest = max(everything, key=lambda r: r.seconds)
     largest = max(everything, key=lambda r: r.size)
     peak_hwm = max(sampler.hwm_by_pid.values(), default=0)
     errors = [r for r in everything if r.status >= 500 or r.status == 0]
+    most_cpu = max(everything, key=lambda r: r.cpu)
     print(
-        f"\nslowest request: {slowest.seconds:.2f} s {shorten(slowest.path)} "
+        f"\nmost CPU: {most_cpu.cpu:.2f} s {shorten(most_cpu.path)} (wall {most_cpu.seconds:.2f} s;"
+        " CPU is what a request costs on an idle machine)"
+    )
+    print(
+        f"slowest request: {slowest.seconds:.2f} s {shorten(slowest.path)} "
         f"(target < {TARGET_SECONDS:.0f} s: {mark(slowest.seconds < TARGET_SECONDS)})"
     )
     print(
@@ -583,7 +604,8 @@ def print_slowest_urls(results: list[Result], count: int) -> None:
     print(f"\n## The {count} slowest and the {count} largest")
     for result in sorted(results, key=lambda r: -r.seconds)[:count]:
         print(
-            f"  {result.seconds:>7.2f} s {result.status:>3} {result.size:>12,} B  "
+            f"  {result.seconds:>7.2f} s (CPU {result.cpu:.2f} s) {result.status:>3} "
+            f"{result.size:>12,} B  "
             f"{shorten(result.path)}"
         )
     print()
@@ -726,9 +748,12 @@ def serve_and_measure(
         results = []
         for kind, path in plan:
             sampler.kind = kind
+            cpu_before = workers_cpu(server.pid)
             sent = time.monotonic()
             status, size = fetch(base, path, request_timeout)
-            results.append(Result(kind, path, status, time.monotonic() - sent, size))
+            elapsed = time.monotonic() - sent
+            cpu = max(workers_cpu(server.pid) - cpu_before, 0.0)
+            results.append(Result(kind, path, status, elapsed, size, cpu))
             sampler.sample()
         sampler.stopping.set()
         sampler.join()
