@@ -146,7 +146,8 @@ def find_post(name: str) -> Notice | None:
         return None
     fields = ("id", "urlname", "title", "raw_title", "slug", "source_path")
     notices = Notice.objects.order_by("id").only(*fields)
-    names = list(dict.fromkeys([name, unquote(name)]))
+    # `%00` unquotes to NUL, which PostgreSQL cannot compare (a 500, issue 11).
+    names = [each for each in dict.fromkeys([name, unquote(name)]) if "\x00" not in each]
     by_slug = notices.filter(slug__in=names).first()
     if by_slug:
         return by_slug

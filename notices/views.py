@@ -209,6 +209,8 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def _redirect_to_tag(request: HttpRequest, slug: str) -> HttpResponse:
     """Old links name the tag (Hexo's /tags/<name>/) or were percent-encoded twice."""
     name = unquote(slug)
+    if "\x00" in name:  # `%00` twice encoded: PostgreSQL cannot compare NUL (issue 11)
+        raise Http404("No such tag.")
     tag = Tag.objects.filter(Q(name=name) | Q(slug=name) | Q(name__iexact=name)).first()
     if tag is None:
         raise Http404("No such tag.")

@@ -119,6 +119,14 @@ class KnownOverflowTests(TestCase):
             "/categories/qinglan/?since=0001-01-01",
             "/search/?q=通知&since=0001-01-01",
             "/search/?q=通知&until=0001-01-01&format=json",
+            # `%00` that a view unquotes is NUL (PostgreSQL cannot compare it): the property
+            # test found the first on PostgreSQL.
+            "/posts/%2500/",
+            "/tags/%2500/",
+            "/categories/%2500/",
+            "/sites/%2500/",
+            "/2021/01/15/%2500/",
+            "/a%2500.html",
         ):
             with self.subTest(url=url):
                 cache.clear()
