@@ -22,7 +22,7 @@ from taggit.models import Tag
 from notices.documents import MAX_URL_LENGTH, safe_http_url
 from notices.exporting import export_zip
 from notices.history import NoticeHistoryAdmin
-from notices.hygiene import clean_field, removed_message
+from notices.hygiene import clean_field
 from notices.models import Category, DateSource, Notice
 from notices.old_urls import PostLinks
 from notices.search import filter_notices, index_notices
@@ -101,7 +101,11 @@ class InvisibleFreeForm(forms.ModelForm):
             cleaned, removed = clean_field(value)
             if removed:
                 self.cleaned_data[name] = cleaned.strip()
-                self.hygiene_notes.append(removed_message(str(self.fields[name].label), removed))
+                note = gettext(
+                    "%(field)s: %(count)s invisible characters (bidi controls or zero-width) "
+                    "were removed."
+                ) % {"field": self.fields[name].label, "count": removed}
+                self.hygiene_notes.append(note)
                 if not self.cleaned_data[name] and self.fields[name].required:
                     self.add_error(name, self.fields[name].error_messages["required"])
 
