@@ -217,13 +217,14 @@ class ImportRun:
     size: int
     seconds: float
     peak_rss: int  # bytes
+    cpu: float  # user + system seconds of the child
     status: int
     output: str
 
 
 def run_child(
     command: list[str], env: dict[str, str], timeout: float
-) -> tuple[float, int, int, str]:
+) -> tuple[float, int, int, str, float]:
     """(wall seconds, peak RSS in bytes, exit status, output) of one child, from os.wait4."""
     with tempfile.TemporaryFile() as output_file:
         return _wait_for_child(command, env, timeout, output_file)
@@ -231,7 +232,7 @@ def run_child(
 
 def _wait_for_child(
     command: list[str], env: dict[str, str], timeout: float, output_file
-) -> tuple[float, int, int, str]:
+) -> tuple[float, int, int, str, float]:
     started = time.monotonic()
     child = subprocess.Popen(
         command, env=env, cwd=BASE_DIR, stdout=output_file, stderr=subprocess.STDOUT
@@ -250,7 +251,8 @@ def _wait_for_child(
     seconds = time.monotonic() - started
     output_file.seek(0)
     output = output_file.read().decode("utf-8", "replace")
-    return seconds, usage.ru_maxrss * 1024, child.returncode, output
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, usage.ru_maxrss * 1024, child.returncode, output, cpu
 
 
 def import_folder(name: str, folder: Path, env: dict[str, str], timeout: float) -> ImportRun:
@@ -263,8 +265,8 @@ def import_folder(name: str, folder: Path, env: dict[str, str], timeout: float) 
         "--no-progress",
         "-v1",
     ]
-    seconds, rss, status, output = run_child(command, env, timeout)
-    return ImportRun(name, size, seconds, rss, status, output)
+    seconds, rss, status, output, cpu = run_child(command, env, timeout)
+    return ImportRun(name, size, seconds, rss, cpu, status, output)
 
 
 def worker_pids(master: int) -> list[int]:
@@ -473,7 +475,7 @@ def mark(ok: bool) -> str:
 def print_imports(baseline: ImportRun, runs: list[ImportRun]) -> None:
     print(
         f"\n## Imports (one child process each; baseline = empty folder: "
-        f"{baseline.seconds:.2f} s, {megabytes(baseline.peak_rss)})"
+        f"{baseline.seconds:.2f} s, CPU {baseline.cpu:.2f} s, {megabytes(baseline.peak_rss)})"
     )
     print(
         f"target: any file ≤ {TARGET_IMPORT_SECONDS:.0f} s (the command's own time, `in N s`; "
@@ -481,7 +483,7 @@ def print_imports(baseline: ImportRun, runs: list[ImportRun]) -> None:
     )
     header = (
         f"| {'file':<24} | {'size':>9} | {'own s':>7} | {'wall s':>7} | {'net s':>7} "
-        f"| {'peak RSS':>10} |"
+        f"| {'CPU s':>6} | {'peak RSS':>10} |"
     )
     print(header + " exit | target | import says")
     print(
@@ -495,6 +497,8 @@ def print_imports(baseline: ImportRun, runs: list[ImportRun]) -> None:
         + "-" * 8
         + ":|"
         + "-" * 8
+        + ":|"
+        + "-" * 7
         + ":|"
         + "-" * 11
         + ":|-----:|--------|-------------"
@@ -515,7 +519,8 @@ def print_imports(baseline: ImportRun, runs: list[ImportRun]) -> None:
         note = " / ".join(said)[:150]
         print(
             f"| {run.name:<24} | {run.size / 1024:>6,.0f} KB | {own:>7.2f} | {run.seconds:>7.2f} "
-            f"| {net:>7.2f} | {megabytes(run.peak_rss):>10} | {run.status:>4} | {mark(ok):<6} "
+            f"| {net:>7.2f} | {run.cpu:>6.2f} | {megabytes(run.peak_rss):>10} | {run.status:>4} "
+            f"| {mark(ok):<6} "
             f"| {note}"
         )
 
@@ -664,7 +669,7 @@ def main() -> int:
         try:
             manage = [sys.executable, str(BASE_DIR / "manage.py")]
             for command in (["migrate", "-v0"], ["collectstatic", "--noinput", "-v0"]):
-                _, _, status, output = run_child(manage + command, env, 300)
+                _, _, status, output, _ = run_child(manage + command, env, 300)
                 if status:
                     print(output)
                     raise SystemExit(f"{command[0]} failed")
@@ -697,7 +702,7 @@ def stored_urlnames(manage: list[str], env: dict[str, str]) -> tuple[dict[str, s
         "rows = list(Notice.objects.values_list('source_path', 'urlname')); "
         "print(json.dumps(rows))"
     )
-    _, _, status, output = run_child([*manage, "shell", "-c", code], env, 120)
+    _, _, status, output, _ = run_child([*manage, "shell", "-c", code], env, 120)
     rows = json.loads(output.strip().splitlines()[-1]) if status == 0 else []
     urlnames = {}
     normal = ""
