@@ -128,10 +128,11 @@ class AdminLoginThrottleMiddleware:
                 return _too_many_attempts(request, window)
             taken.append(slot)
         response = self.get_response(request)
-        # The admin redirects after a good login and shows the form again after a bad one:
-        # anything but a redirect keeps the slots as failures.
-        if response.status_code in (301, 302, 303):
+        # The admin shows the form again after a bad password (200): its slots stay taken.
+        # Anything else (a good login's redirect, a CSRF 403) was no wrong password.
+        if response.status_code != 200:
             throttle.delete_many(taken)
+        if response.status_code in (301, 302, 303):
             throttle.delete_many(_slots_of(throttle, address_key, username))
             throttle.delete_many(_slot_keys(username_key))
         return response

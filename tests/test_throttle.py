@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
 from django.db import connection
-from django.test import TestCase, override_settings
+from django.test import Client, TestCase, override_settings
 from django.urls import reverse
 
 from tests.test_security_settings import PRODUCTION_ENV, manage
@@ -89,6 +89,15 @@ class ThrottleTests(TestCase):
             self.assertEqual(self.attempt("victim", "wrong", address="10.0.4.1"), 429)
         # 10.0.4.1 took no slot for its refused tries: another user from it gets in.
         self.assertEqual(self.attempt("insider", "insider-pass-1", address="10.0.4.1"), 302)
+
+    def test_a_post_refused_by_the_csrf_check_is_not_a_failure(self) -> None:
+        client = Client(enforce_csrf_checks=True)
+        for _ in range(LIMIT + 2):
+            response = client.post(
+                self.login_url, {"username": "victim", "password": "x"}, REMOTE_ADDR="10.0.0.1"
+            )
+            self.assertEqual(response.status_code, 403)
+        self.assertEqual(self.attempt("victim", "victim-pass-1"), 302)
 
     def test_the_migration_creates_the_cache_table(self) -> None:
         # Django's test database gets every cache table anyway: run the migration's step for
