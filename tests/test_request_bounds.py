@@ -168,6 +168,17 @@ class FeedCacheKeyTests(TestCase):
             self.assertEqual(self.client.get(url).status_code, 200)
         return len(queries)
 
+    def test_list_fragments_ignore_made_up_parameters(self) -> None:
+        cache.clear()
+        self.client.get("/")
+        entries = len(cache._cache)  # the local-memory cache of the tests
+        for number in range(5):
+            self.assertEqual(self.client.get(f"/?m={number}").status_code, 200)
+            self.assertEqual(self.client.get(f"/?page=x{number}").status_code, 200)  # page 1
+        self.assertEqual(len(cache._cache), entries)
+        self.client.get("/?year=2024")
+        self.assertGreater(len(cache._cache), entries)
+
     def test_made_up_parameters_are_answered_from_the_same_entry(self) -> None:
         cache.clear()
         first = self.client.get("/atom.xml").content

@@ -31,13 +31,14 @@ def page_url(context: template.Context, number: int) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def current_url(context: template.Context) -> str:
-    """This page's path with only the parameters pages read (the language form's `next`):
-    get_full_path would copy 999 made-up parameters into it (issue 11)."""
+def current_url(context: template.Context, drop: str = "") -> str:
+    """This page's path with only the parameters pages read, but `drop` (the language form's
+    `next`, a cache key): get_full_path would copy 999 made-up parameters into it (issue 11)."""
     request: HttpRequest | None = context.get("request")
     if request is None:
         return "/"
-    encoded = known_params(request.GET, (*LINK_PARAMS, "highlight")).urlencode()
+    kept = tuple(key for key in (*LINK_PARAMS, "highlight") if key != drop)
+    encoded = known_params(request.GET, kept).urlencode()
     path = escape_uri_path(request.path)
     return f"{path}?{encoded}" if encoded else path
 
