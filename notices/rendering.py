@@ -629,11 +629,18 @@ def configured_embed_hosts() -> frozenset[str]:
     return frozenset(host.lower() for host in getattr(settings, "NOTICES_EMBED_HOSTS", ()))
 
 
+class _OverLimit(Exception):
+    """cmark's HTML of a body is already over a limit (its message)."""
+
+
 def _unsanitised_html(text: str, options: TagOptions) -> str:
     """Markdown with Hexo's tags expanded to HTML, embeds as link blocks, not yet sanitised."""
 
     def fragment_html(markdown: str) -> str:
-        return remove_unsafe_elements(markdown_to_html(markdown), options.embed_hosts)
+        html = markdown_to_html(markdown)
+        if len(html) > MAX_RENDERED_HTML:
+            raise _OverLimit(f"HTML over {_size(MAX_RENDERED_HTML)}")  # spare the passes below
+        return remove_unsafe_elements(html, options.embed_hosts)
 
     expansion = hexo_tags.expand_tags(text, options, fragment_html)
     return expansion.restore(fragment_html(expansion.markdown))
@@ -651,7 +658,10 @@ def render_body(
     limit = markdown_over_limit(text)
     if limit:
         return shown_as_text(text, limit)
-    html = _unsanitised_html(text, TagOptions(resolve_post=resolve_post, embed_hosts=hosts))
+    try:
+        html = _unsanitised_html(text, TagOptions(resolve_post=resolve_post, embed_hosts=hosts))
+    except _OverLimit as over:
+        return shown_as_text(text, str(over))
     html = escape_runaway_tags(html)
     limit = html_over_limit(html, len(text))
     if limit:
