@@ -327,6 +327,32 @@ def _ending(line: str) -> str:
     return "\r\n" if line.endswith("\r\n") else "\n"
 
 
+def _spliced(
+    lines: list[str],
+    replacements: dict[int, tuple[int, list[str]]],
+    added: list[str],
+    *,
+    at: int,
+) -> str:
+    """`lines` with each replaced run (first line -> (end, new lines)) swapped for its new
+    lines, and `added` inserted before line `at` (or at the end when `at` is past them)."""
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        if index == at:
+            out += added
+        if index in replacements:
+            end, new_lines = replacements[index]
+            out += new_lines
+            index = end
+        else:
+            out.append(lines[index])
+            index += 1
+    if at >= len(lines):
+        out += added
+    return "".join(out)
+
+
 def _body_for_file(notice: Notice) -> str:
     """The body to write: the admin's textarea sends CRLF, which is not the file's style
     unless the file used it (then encode_file() restores it on every line)."""
@@ -567,18 +593,8 @@ class _YamlFrontMatter:
             for entry in self.entries:
                 if entry.key == key:  # every occurrence, or an earlier duplicate comes back
                     replacements[entry.first] = (entry.end, [])
-        out: list[str] = []
-        index = 0
-        closing = len(self.lines) - 1
-        while index < closing:
-            if index in replacements:
-                end, lines = replacements[index]
-                out += lines
-                index = end
-            else:
-                out.append(self.lines[index])
-                index += 1
-        return "".join(out + added + self.lines[closing:])
+        # New keys go just before the closing delimiter.
+        return _spliced(self.lines, replacements, added, at=len(self.lines) - 1)
 
     @staticmethod
     def _block_sequence(node: yaml.Node) -> bool:
@@ -746,19 +762,7 @@ class _TomlFrontMatter:
             line = head + toml_value(value) + comment + _ending(self.lines[first])
             replacements[first] = (end, [line])
         last = max((entry[2] for entry in self.entries), default=self.region_end)
-        out: list[str] = []
-        index = 0
-        while index < len(self.lines):
-            if index == last:
-                out += added
-            if index in replacements:
-                end, lines = replacements[index]
-                out += lines
-                index = end
-            else:
-                out.append(self.lines[index])
-                index += 1
-        return "".join(out)
+        return _spliced(self.lines, replacements, added, at=last)
 
 
 # --- JSON ------------------------------------------------------------------
