@@ -508,10 +508,6 @@ def encode_file(text: str, source_format: dict[str, Any]) -> bytes:
     return b"\xef\xbb\xbf" + data if source_format.get("bom") else data
 
 
-def decode_bytes(data: bytes, path: str) -> str:
-    return decode_file(data, path)[0]
-
-
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

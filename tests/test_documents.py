@@ -8,7 +8,7 @@ from unittest import TestCase
 from notices.documents import (
     DocumentError,
     category_paths,
-    decode_bytes,
+    decode_file,
     derive_urlname,
     encode_file,
     parse_bytes,
@@ -219,7 +219,7 @@ class DecodingTests(TestCase):
 
     def test_it_rejects_binary(self) -> None:
         with self.assertRaisesRegex(DocumentError, "^a.md: "):
-            decode_bytes(b"\x00\x01\x02\xff\xfe", "a.md")
+            decode_file(b"\x00\x01\x02\xff\xfe", "a.md")
 
 
 class RejectionTests(TestCase):
