@@ -36,12 +36,8 @@ SOURCE_URL = "https://yzb.blgc.edu.cn/2023/0305/c1234a5678/page.htm"
 pytestmark = pytest.mark.browser
 
 
-@skipUnless(
-    CHROMIUM.exists(),
-    "browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)",
-)
-class BrowserTests(StaticLiveServerTestCase):
-    port = 8117  # this helper's port range (TEAM.md); 127.0.0.1 only
+class ChromiumTestCase(StaticLiveServerTestCase):
+    """A live server and one Chromium for the class (the readers' and the editors' tests)."""
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -67,9 +63,6 @@ class BrowserTests(StaticLiveServerTestCase):
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = cls._async_unsafe
-
-    def setUp(self) -> None:
-        build_reading_archive()
 
     def open_page(self, width: int, **options):
         context = self.browser.new_context(
@@ -104,6 +97,17 @@ class BrowserTests(StaticLiveServerTestCase):
                 ".slice(0, 5).map(el => el.outerHTML.slice(0, 120))"
             )
             self.fail(f"{page.url} scrolls sideways by {overflow}px: {wide}")
+
+
+@skipUnless(
+    CHROMIUM.exists(),
+    "browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)",
+)
+class BrowserTests(ChromiumTestCase):
+    port = 8117  # this helper's port range (TEAM.md); 127.0.0.1 only
+
+    def setUp(self) -> None:
+        build_reading_archive()
 
     def follow_the_reading_path(self, width: int, *, javascript: bool = True) -> None:
         suffix = str(width)

@@ -14,7 +14,6 @@ Screenshots go to test-artifacts/admin-*.png.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -22,7 +21,6 @@ from unittest import skipUnless
 
 import pytest
 from django.contrib.auth.models import User
-from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.test import override_settings
 
 from notices.importing import import_archive
@@ -45,49 +43,10 @@ MIN_TITLE_COLUMN_PX = 400
     test_browser.CHROMIUM.exists(),
     "browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)",
 )
-class AdminBrowserTestCase(StaticLiveServerTestCase):
+class AdminBrowserTestCase(test_browser.ChromiumTestCase):
     """Chromium, a logged-in editor and the measurements; the tests are below."""
 
     # Any free port (the readers' browser test keeps its own); 127.0.0.1 only.
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        # As in tests/test_browser.py: Playwright's sync API runs an event loop in this thread.
-        cls._async_unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-        super().setUpClass()
-        from playwright.sync_api import sync_playwright
-
-        cls.playwright = sync_playwright().start()
-        cls.browser = cls.playwright.chromium.launch(
-            executable_path=str(test_browser.CHROMIUM), args=test_browser.CHROMIUM_ARGS
-        )
-        test_browser.ARTIFACTS.mkdir(exist_ok=True)
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.browser.close()
-        cls.playwright.stop()
-        super().tearDownClass()
-        if cls._async_unsafe is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = cls._async_unsafe
-
-    def open_page(self, width: int):
-        context = self.browser.new_context(viewport={"width": width, "height": 900}, locale="zh-CN")
-        self.addCleanup(context.close)
-        # Nothing may leave the test server.
-        context.route(
-            re.compile(r"^https?://(?!localhost|127\.0\.0\.1)"),
-            lambda route: route.fulfill(status=200, content_type="text/html", body="原文页面"),
-        )
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        return context, page
-
-    screenshot = test_browser.BrowserTests.screenshot
-    assert_fits_width = test_browser.BrowserTests.assert_fits_width
 
     def setUp(self) -> None:
         User.objects.create_superuser("editor", "editor@example.org", PASSWORD)
