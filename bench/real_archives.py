@@ -46,6 +46,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))  # run as a script from anywhere: the project is importable
+sys.path.insert(0, str(BASE_DIR / "bench"))
+
+from roundtrip import postgres_admin  # noqa: E402 - after the path it is found on
 
 RAW_MARKERS = ("{%", "<script", "<style", "<iframe")
 EMBED_ELEMENTS = ("iframe", "script", "style", "embed", "object", "video", "audio")
@@ -121,8 +124,8 @@ def run_in_child(folder: Path, site_hosts: list[str], show: int) -> dict[str, An
         )
         if postgres:
             env["DATABASE_URL"] = f"{given.rpartition('/')[0]}/{database}"
-            _postgres_admin(given, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            _postgres_admin(
+            postgres_admin(given, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            postgres_admin(
                 given, f"CREATE DATABASE \"{database}\" TEMPLATE template0 ENCODING 'UTF8'"
             )
         else:
@@ -134,23 +137,11 @@ def run_in_child(folder: Path, site_hosts: list[str], show: int) -> dict[str, An
             status = subprocess.run(command, env=env, cwd=BASE_DIR).returncode
         finally:
             if postgres:
-                _postgres_admin(given, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                postgres_admin(given, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         if status or not result_file.is_file():
             print(f"\n### {name}: the child process failed with status {status}")
             return {"folder": name, "failed": f"child exited {status}"}
         return json.loads(result_file.read_text())
-
-
-def _postgres_admin(url: str, statement: str) -> None:
-    import dj_database_url
-    import psycopg
-
-    config = dj_database_url.parse(url)
-    server = {
-        k: config[k.upper()] for k in ("host", "port", "user", "password") if config.get(k.upper())
-    }
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as connection:
-        connection.execute(statement)
 
 
 # --- Reading the original files ourselves ------------------------------------------------------

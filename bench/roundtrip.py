@@ -40,8 +40,8 @@ def main() -> int:
         if postgres:
             base = given.rpartition("/")[0]
             os.environ["DATABASE_URL"] = f"{base}/{name}"
-            _postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            _postgres_admin(given, f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+            postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            postgres_admin(given, f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
         else:
             os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'roundtrip.sqlite3'}"
         try:
@@ -51,10 +51,11 @@ def main() -> int:
                 from django.db import connections
 
                 connections.close_all()
-                _postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _postgres_admin(url: str, statement: str) -> None:
+def postgres_admin(url: str, statement: str) -> None:
+    """Run `statement` (CREATE/DROP DATABASE) on the server `url` names, outside a transaction."""
     import dj_database_url
     import psycopg
 
