@@ -42,6 +42,15 @@ from tests.helpers import document_text, make_notice, write_document
 OTHER_TITLE = "青岚大学->关于2021年寒假放假安排的补充通知 | qinglan.edu.cn"
 
 
+def changed_line_pairs(before: str, after: str) -> list[tuple[str, str]]:
+    """(old, new) for each line that differs; the two texts have as many lines."""
+    return [
+        (old, new)
+        for old, new in zip(before.splitlines(), after.splitlines(), strict=True)
+        if old != new
+    ]
+
+
 class ArchiveTestCase(TestCase):
     def setUp(self) -> None:
         self._tmp = tempfile.TemporaryDirectory()
@@ -88,11 +97,7 @@ class WriteBackTests(ArchiveTestCase):
 
         self.assertEqual([(f.kind, f.path) for f in report.files], [(UPDATED, notice.source_path)])
         after = path.read_text(encoding="utf-8")
-        changed = [
-            (old, new)
-            for old, new in zip(before.splitlines(), after.splitlines(), strict=True)
-            if old != new
-        ]
+        changed = changed_line_pairs(before, after)
         self.assertEqual(changed, [(before.splitlines()[1], f"title: {OTHER_TITLE}")])
         notice.refresh_from_db()
         self.assertFalse(notice.was_edited_since_import)
@@ -505,11 +510,7 @@ class EditorPathTests(ArchiveTestCase):
         )
 
         after = path.read_text(encoding="utf-8")
-        changed = [
-            (old, new)
-            for old, new in zip(before.splitlines(), after.splitlines(), strict=True)
-            if old != new
-        ]
+        changed = changed_line_pairs(before, after)
         self.assertEqual(changed, [(before.splitlines()[1], f"title: {OTHER_TITLE}")])
         report = self.reimport()
         self.assertEqual((report.unchanged, report.updated, report.conflicts), (1, 0, 0))
