@@ -153,6 +153,15 @@ def main() -> None:
     ]
     for query in list(queries["mixed"][: args.queries // 4]):
         queries["mixed"].append(f"{query.split()[0]} {rng.randint(2016, 2025)}")
+    # Typed in Traditional script: these also check which matches hold the text as typed.
+    import opencc
+
+    to_traditional = opencc.OpenCC("s2t")
+    queries["trad."] = [
+        converted
+        for query in queries["2 chars"] + queries["3 chars"]
+        if (converted := to_traditional.convert(query)) != query
+    ][: args.queries]
 
     print()
     print(f"search = count + first page of 20, relevance order; load average "

@@ -11,3 +11,7 @@ urlpatterns = [
 
 # A lost database connection anywhere in a request is a 503 page, not a 500 (issue 6).
 handler500 = "notices.middleware.server_error"
+# JSON for requests that ask for JSON (?format=json, Accept: application/json), else the
+# site's pages (issue 12).
+handler400 = "notices.middleware.bad_request"
+handler404 = "notices.middleware.page_not_found"

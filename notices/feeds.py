@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from taggit.models import Tag
 
-from notices.caching import cached_response
+from notices.caching import cached_response, request_version
 from notices.filters import (
     CARRIED_PARAMS,
     FILTER_PARAMS,
@@ -69,7 +69,24 @@ def notice_updated_at(notice: Notice) -> dt.datetime:
     return max(d for d in (notice.date, notice.updated, notice.edited_at) if d)
 
 
-class AtomWithSourceFeed(Atom1Feed):
+class QuietWhenEmpty:
+    """A feed's own <updated> (RSS lastBuildDate) is its newest entry's; with no entries,
+    Django's "now" would tell readers something changed now: the data's last change instead."""
+
+    feed: dict[str, Any]
+    items: list[dict[str, Any]]
+
+    def latest_post_date(self) -> dt.datetime:
+        if not self.items and self.feed.get("data_changed_at"):
+            return self.feed["data_changed_at"]
+        return super().latest_post_date()  # type: ignore[misc]
+
+
+class RssFeed(QuietWhenEmpty, Rss201rev2Feed):
+    pass
+
+
+class AtomWithSourceFeed(QuietWhenEmpty, Atom1Feed):
     def add_item_elements(self, handler, item) -> None:
         super().add_item_elements(handler, item)
         if item.get("source_url"):
@@ -77,7 +94,7 @@ class AtomWithSourceFeed(Atom1Feed):
 
 
 class NoticeRssFeed(Feed):
-    feed_type = Rss201rev2Feed
+    feed_type = RssFeed
 
     def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # Thirty rendered bodies: the same bytes for everyone until the data changes (issue 5).
@@ -85,6 +102,11 @@ class NoticeRssFeed(Feed):
         return cached_response(
             request, lambda: respond(request, *args, **kwargs), reads=FEED_PARAMS
         )
+
+    def get_feed(self, obj: dict[str, Any], request: HttpRequest):
+        feed = super().get_feed(obj, request)
+        feed.feed["data_changed_at"] = request_version(request).changed_at
+        return feed
 
     def get_object(self, request: HttpRequest, **kwargs: str) -> dict[str, Any]:
         if "path" in kwargs:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from django.db.models import (
@@ -39,7 +39,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from taggit.models import Tag
 
-from notices.models import Category, Notice, TaggedNotice
+from notices.models import Category, Notice, TaggedNotice, label_categories
+from notices.sorting import by_name as by_name_key
+from notices.sorting import name_key
 
 FILTER_PARAMS = ("category", "tag", "site", "year", "month", "since", "until")
 # Not filters, and not carried into filter links: a changed filter starts again at page 1.
@@ -195,7 +197,7 @@ class NoticeFilters:
         """The removable filters, each with the query string that drops it."""
         chips: list[ActiveFilter] = []
         if self.category and "category" not in self.fixed:
-            label = _("Category: %(name)s") % {"name": self.category.full_name}
+            label = _("Category: %(name)s") % {"name": self.category.label}
             chips.append(ActiveFilter(label, self.query(category=None)))
         for tag in self.tags:
             if tag in self.page_tags:
@@ -259,6 +261,12 @@ def month_label(year: int, month: int) -> str:
     return date_format(dt.date(year, month, 1), "YEAR_MONTH_FORMAT")
 
 
+def month_in_year_label(year: int, month: int) -> str:
+    """ "5月" in Chinese, "May" in English: a month under its year's heading."""
+    # Translators: a Django date format for a month without its year ("n月" in Chinese).
+    return date_format(dt.date(year, month, 1), pgettext("month in a year", "F"))
+
+
 def category_or_404(path: str) -> Category:
     category = Category.objects.filter(path=path.strip("/")).first()
     if category is None:
@@ -314,32 +322,106 @@ def _number(text: str, pattern: re.Pattern[str], low: int, high: int) -> int:
 
 # --- Facets ------------------------------------------------------------------
 
+FACETS = ("categories", "tags", "sites", "years", "months")
+# The facet page (views.facet_detail) lists at most this many values: more would not be read.
+FACET_PAGE_LIMIT = 1000
+
+
+class Facets(dict):
+    """Facet name -> values, as before; `more` maps a facet with more values than shown to
+    the URL of its own page (notices:facet), for the "更多" link."""
+
+    def __init__(self, *args: Any, more: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.more = more or {}
+
 
 def facet_counts(
-    notices: QuerySet[Notice], filters: NoticeFilters | None = None, *, limit: int = FACET_LIMIT
-) -> dict[str, list[dict[str, Any]]]:
+    notices: QuerySet[Notice], filters: NoticeFilters | None = None, *, limit: int | None = None
+) -> Facets:
     """Counts of `notices` (already filtered) by category, tag, site, year and, within a
     year, month: a fixed number of grouped queries whatever the number of rows.
 
     Each value is a dict with `label`, `value`, `count`, `url` (the value's own page) and,
     when `filters` is given, `query` (the query string adding this value to the filters).
     Categories are one level below the filtered category (roots when there is none).
+
+    What cannot narrow the list is left out, so each dimension is offered once (issue 12):
+    a facet whose only value holds every notice, tags named like a site (the source facet
+    has them), and categories that are a source under another name (same label and count).
     """
     filters = filters or NoticeFilters()
-    # Unfiltered, the link tables are counted whole: no IN (all notice ids) to check.
-    notice_ids = notices.order_by().values("pk") if notices.query.where else None
-    facets = {
-        "categories": _category_facet(notice_ids, filters, max(limit, CATEGORY_FACET_LIMIT)),
-        "tags": _tag_facet(notice_ids, filters, limit),
-        "sites": _site_facet(notices, filters, limit),
-        "years": _year_facet(notices, filters),
-    }
+    limit = limit or FACET_LIMIT
+    values: dict[str, list[dict]] = {}
+    more: dict[str, bool] = {}
+    periods = _period_values(notices, filters)
+    total = sum(value["count"] for value in periods)
+    values["sites"], more["sites"] = _site_facet(notices, filters, limit)
+    values["categories"], more["categories"] = _category_facet(
+        _notice_ids(notices), filters, max(limit, CATEGORY_FACET_LIMIT), mirrors=values["sites"]
+    )
+    values["tags"], more["tags"] = _tag_facet(_notice_ids(notices), filters, limit)
+    values["years"] = [] if filters.year else periods
     if filters.year:
-        facets["months"] = _month_facet(notices, filters)
+        values["months"] = [] if filters.month else periods
+    facets = Facets(more={name: facet_page_url(name, filters) for name, has in more.items() if has})
+    for name in FACETS:  # the order templates and JSON had
+        if name in values:
+            shown = values[name]
+            narrows = len(shown) > 1 or more.get(name) or any(v["count"] < total for v in shown)
+            facets[name] = shown if narrows else []
     return facets
 
 
-def _category_facet(notice_ids: QuerySet | None, filters: NoticeFilters, limit: int) -> list[dict]:
+def facet_values(
+    notices: QuerySet[Notice], filters: NoticeFilters, facet: str, *, by_name: bool = False
+) -> tuple[list[dict], bool]:
+    """Every value of one facet (at most FACET_PAGE_LIMIT, then True for "cut"), by count
+    or by name (pinyin); the facet page's rows. The same rules as facet_counts, except that
+    nothing is hidden for covering every notice."""
+    limit = FACET_PAGE_LIMIT
+    if facet == "categories":
+        rows, cut = _category_facet(_notice_ids(notices), filters, limit, mirrors=[])
+    elif facet == "tags":
+        rows, cut = _tag_facet(_notice_ids(notices), filters, limit)
+    elif facet == "sites":
+        rows, cut = _site_facet(notices, filters, limit)
+    elif facet in ("years", "months"):
+        if (facet == "months") != bool(filters.year):
+            return [], False  # months are counted within a year, years without one
+        rows, cut = _period_values(notices, filters), False
+    else:
+        raise Http404("No such facet.")
+    if by_name:
+        rows = by_name_key(rows, lambda row: row["label"])
+    return rows, cut
+
+
+def facet_page_url(facet: str, filters: NoticeFilters) -> str:
+    query = facet_page_query(filters)
+    return reverse("notices:facet", args=[facet]) + (f"?{query}" if query else "")
+
+
+def facet_page_query(filters: NoticeFilters) -> str:
+    """The query string of the facet page for these filters: the page's own filters too (a
+    tag page's tag), since the facet page has none of its own; a search keeps its `q`."""
+    unfixed = replace(
+        filters,
+        fixed=frozenset(),
+        page_tags=(),
+        carried=tuple((key, value) for key, value in filters.carried if key == "q"),
+    )
+    return unfixed.query()
+
+
+def _notice_ids(notices: QuerySet[Notice]) -> QuerySet | None:
+    # Unfiltered, the link tables are counted whole: no IN (all notice ids) to check.
+    return notices.order_by().values("pk") if notices.query.where else None
+
+
+def _category_facet(
+    notice_ids: QuerySet | None, filters: NoticeFilters, limit: int, *, mirrors: list[dict]
+) -> tuple[list[dict], bool]:
     parent = filters.category
     links = Notice.categories.through.objects.all()
     if notice_ids is not None:
@@ -357,36 +439,53 @@ def _category_facet(notice_ids: QuerySet | None, filters: NoticeFilters, limit: 
         if path.startswith(below):
             branch = "/".join(path.split("/")[:depth])
             counts[branch] = counts.get(branch, 0) + leaf_counts[category_id]
-    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
-    by_path = {c.path: c for c in Category.objects.filter(path__in=[path for path, _ in top])}
+    by_path = {c.path: c for c in Category.objects.filter(path__in=list(counts))}
+    label_categories(by_path.values())
+    # A category that is a source under another name ("nyou.edu.cn" holding exactly the
+    # notices of 南洋大学) is offered once, as the source.
+    sources = {(value["label"], value["count"]) for value in mirrors}
+    shown = [
+        (path, count)
+        for path, count in counts.items()
+        if path in by_path and (by_path[path].label, count) not in sources
+    ]
+    shown.sort(key=lambda item: (-item[1], name_key(by_path[item[0]].label)))
     return [
         _facet_value(
             filters,
-            label=by_path[path].name,
+            label=by_path[path].label,
             value=path,
             count=count,
             url=by_path[path].get_absolute_url(),
             change={"category": by_path[path]},
         )
-        for path, count in top
-        if path in by_path
-    ]
+        for path, count in shown[:limit]
+    ], len(shown) > limit
 
 
-def _tag_facet(notice_ids: QuerySet | None, filters: NoticeFilters, limit: int) -> list[dict]:
-    links = TaggedNotice.objects.exclude(tag_id__in=[tag.id for tag in filters.tags])
+def _tag_facet(
+    notice_ids: QuerySet | None, filters: NoticeFilters, limit: int
+) -> tuple[list[dict], bool]:
+    # Tags named like a site only repeat the source facet (the seed tags every notice with
+    # its site): one subquery on the tag names, no join per link.
+    site_tags = Tag.objects.filter(name__in=Notice.objects.order_by().values("site")).values("id")
+    links = TaggedNotice.objects.exclude(tag_id__in=[tag.id for tag in filters.tags]).exclude(
+        tag_id__in=site_tags
+    )
     if notice_ids is not None:
         links = links.filter(content_object_id__in=notice_ids)
     # Grouped on the link table alone, names fetched for the few shown.
-    top = (
-        links.values_list("tag_id").annotate(count=Count("id")).order_by("-count", "tag_id")[:limit]
+    top = list(
+        links.values_list("tag_id")
+        .annotate(count=Count("id"))
+        .order_by("-count", "tag_id")[: limit + 1]
     )
-    counts = dict(top)
+    counts = dict(top[:limit])
     tags = Tag.objects.in_bulk(list(counts))
     rows = sorted(
         ((tag_id, tags[tag_id].name, tags[tag_id].slug, count) for tag_id, count in counts.items()
          if tag_id in tags),
-        key=lambda row: (-row[3], row[1]),
+        key=lambda row: (-row[3], name_key(row[1])),
     )  # fmt: skip
     return [
         _facet_value(
@@ -398,19 +497,22 @@ def _tag_facet(notice_ids: QuerySet | None, filters: NoticeFilters, limit: int) 
             change={"tags": (*filters.tags, Tag(id=tag_id, name=name, slug=slug))},
         )
         for tag_id, name, slug, count in rows
-    ]
+    ], len(top) > limit
 
 
-def _site_facet(notices: QuerySet[Notice], filters: NoticeFilters, limit: int) -> list[dict]:
+def _site_facet(
+    notices: QuerySet[Notice], filters: NoticeFilters, limit: int
+) -> tuple[list[dict], bool]:
     if filters.site:
-        return []
-    rows = (
+        return [], False
+    rows = list(
         notices.exclude(site="")
         .order_by()
         .values_list("site")
         .annotate(count=Count("pk"))
-        .order_by("-count", "site")[:limit]
+        .order_by("-count", "site")[: limit + 1]
     )
+    shown = sorted(rows[:limit], key=lambda row: (-row[1], name_key(row[0])))
     return [
         _facet_value(
             filters,
@@ -420,39 +522,37 @@ def _site_facet(notices: QuerySet[Notice], filters: NoticeFilters, limit: int) -
             url=reverse("notices:site", args=[site]),
             change={"site": site},
         )
-        for site, count in rows
-    ]
+        for site, count in shown
+    ], len(rows) > limit
 
 
-def _year_facet(notices: QuerySet[Notice], filters: NoticeFilters) -> list[dict]:
-    if filters.year:
-        return []
+def _period_values(notices: QuerySet[Notice], filters: NoticeFilters) -> list[dict]:
+    """Years (months within a filtered year), newest first like the archive; their counts
+    add up to the number of notices, which is how facet_counts knows it without a count."""
+    if not filters.year:
+        return [
+            _facet_value(
+                filters,
+                label=year_label(year),
+                value=year,
+                count=count,
+                url=reverse("notices:archive-year", args=[year]),
+                change={"year": year},
+            )
+            for (year, _month), count in reversed(period_counts(notices, by_month=False))
+        ]
     return [
         _facet_value(
             filters,
-            label=year_label(year),
-            value=year,
-            count=count,
-            url=reverse("notices:archive-year", args=[year]),
-            change={"year": year},
-        )
-        for (year, _month), count in reversed(period_counts(notices, by_month=False))
-    ]
-
-
-def _month_facet(notices: QuerySet[Notice], filters: NoticeFilters) -> list[dict]:
-    if filters.month or not filters.year:
-        return []
-    return [
-        _facet_value(
-            filters,
-            label=month_label(year, month),
+            label=month_in_year_label(year, month),
             value=month,
             count=count,
             url=reverse("notices:archive-month", args=[year, month]),
             change={"month": month},
         )
-        for (year, month), count in period_counts(notices, years=(filters.year, filters.year))
+        for (year, month), count in reversed(
+            period_counts(notices, years=(filters.year, filters.year))
+        )
     ]
 
 

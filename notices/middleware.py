@@ -1,12 +1,14 @@
-"""Faults and abuse at the edge: a 503 page while the database is away, and a throttle on
-admin logins (issue 6)."""
+"""Faults and abuse at the edge: a 503 page while the database is away, a throttle on
+admin logins (issue 6), and the error handlers, which answer JSON to JSON requests (issue 12)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import sys
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -17,7 +19,12 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.defaults import bad_request as default_bad_request
+from django.views.defaults import page_not_found as default_page_not_found
 from django.views.defaults import server_error as default_server_error
+
+from notices.serializers import error_response, wants_json_error
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +32,28 @@ DATABASE_ERRORS = (OperationalError, InterfaceError)
 RETRY_AFTER_SECONDS = 30
 
 
+def _negotiated(handler: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """An error page that is JSON or HTML by the request's Accept header: tell caches."""
+
+    @functools.wraps(handler)
+    def negotiated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = handler(request, *args, **kwargs)
+        patch_vary_headers(response, ("Accept",))
+        return response
+
+    return negotiated
+
+
+@_negotiated
 def database_unavailable(request: HttpRequest) -> HttpResponse:
     """503 with Retry-After: the database is down or restarting; the next request reconnects."""
-    # A plain template: nothing on this page may need the database.
-    html = loader.get_template("503.html").render({"retry_after": RETRY_AFTER_SECONDS})
-    response = HttpResponse(html, status=503)
+    if wants_json_error(request):
+        message = f"The database is unavailable; retry after {RETRY_AFTER_SECONDS} seconds."
+        response: HttpResponse = error_response(503, message)
+    else:
+        # A plain template: nothing on this page may need the database.
+        html = loader.get_template("503.html").render({"retry_after": RETRY_AFTER_SECONDS})
+        response = HttpResponse(html, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     return response
@@ -51,11 +75,38 @@ class DatabaseUnavailableMiddleware:
         return None
 
 
+@_negotiated
 def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
     """handler500: errors outside views (sessions, other middleware) get the 503 page too."""
     if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
         return database_unavailable(request)
+    if wants_json_error(request):
+        return error_response(500, "The server failed to answer this request.")
     return default_server_error(request, template_name)
+
+
+@_negotiated
+def bad_request(
+    request: HttpRequest, exception: Exception, template_name: str = "400.html"
+) -> HttpResponse:
+    """handler400. The message stays generic: the exception may quote the request's Host."""
+    if wants_json_error(request):
+        return error_response(400, "The request is malformed or too large.")
+    return default_bad_request(request, exception, template_name)
+
+
+@_negotiated
+def page_not_found(
+    request: HttpRequest, exception: Exception, template_name: str = "404.html"
+) -> HttpResponse:
+    """handler404. An Http404 raised with a text ("No such tag.") gives that text; the
+    resolver's own (the URL patterns tried) is never shown."""
+    if wants_json_error(request):
+        message = exception.args[0] if exception.args else ""
+        if not isinstance(message, str) or not message:
+            message = "There is no page at this address."
+        return error_response(404, message)
+    return default_page_not_found(request, exception, template_name)
 
 
 class SiteOriginMiddleware:
@@ -161,10 +212,15 @@ def _slots_of(throttle: BaseCache, key: str, username: str) -> list[str]:
     return [slot for slot, mark in throttle.get_many(_slot_keys(key)).items() if mark == username]
 
 
+@_negotiated
 def _too_many_attempts(request: HttpRequest, window: int) -> HttpResponse:
-    response = HttpResponse(
-        loader.render_to_string("429.html", {"minutes": max(window // 60, 1)}, request),
-        status=429,
-    )
+    if wants_json_error(request):
+        message = f"Too many failed logins; try again in {window} seconds."
+        response: HttpResponse = error_response(429, message)
+    else:
+        response = HttpResponse(
+            loader.render_to_string("429.html", {"minutes": max(window // 60, 1)}, request),
+            status=429,
+        )
     response["Retry-After"] = str(window)
     return response

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from django.db import models
+from django.db.models import Count, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -17,10 +21,42 @@ from notices.rendering import (
     summarize,
 )
 
+# "nyou.edu.cn": a category the seed's documents name by the site's domain. A country code
+# or a common generic top-level domain, so that "node.js" or "setup.py" stay names.
+_DOMAIN_NAME = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.([a-z]{2}|com|net|org|edu|gov|info)$")
+_FILE_SUFFIXES = {"js", "ts", "py", "rb", "go", "rs", "md", "sh", "pl", "cs", "kt", "db"}
+
+
+def is_domain_name(name: str) -> bool:
+    return bool(_DOMAIN_NAME.match(name)) and name.rsplit(".", 1)[-1] not in _FILE_SUFFIXES
+
 
 def category_slug(name: str) -> str:
     # Dots would vanish in slugify ("hrbeu.com.cn" -> "hrbeucomcn"); Hexo keeps them as dashes.
     return slugify(name.replace(".", "-"), allow_unicode=True) or "category"
+
+
+class CategoryQuerySet(models.QuerySet):
+    """`labelled()`: the fetched categories get their labels in bulk (label_categories), so a
+    list showing the categories of 20 notices asks twice at most, not twice per category."""
+
+    _labelled = False
+
+    def labelled(self) -> CategoryQuerySet:
+        clone = self._chain()
+        clone._labelled = True
+        return clone
+
+    def _clone(self) -> CategoryQuerySet:
+        clone = super()._clone()
+        clone._labelled = self._labelled
+        return clone
+
+    def _fetch_all(self) -> None:
+        fetched = self._result_cache is not None
+        super()._fetch_all()
+        if self._labelled and not fetched:
+            label_categories(c for c in self._result_cache if isinstance(c, Category))
 
 
 class Category(models.Model):
@@ -42,6 +78,8 @@ class Category(models.Model):
     # Names from the root, as "hrbeu.com.cn > 哈尔滨工程大学": shown without walking the tree.
     full_name = models.CharField(_("full name"), max_length=1000, editable=False)
 
+    objects = CategoryQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("category")
         verbose_name_plural = _("categories")
@@ -60,6 +98,29 @@ class Category(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("notices:category", args=[self.path])
+
+    @property
+    def label(self) -> str:
+        """What readers see: the name, except that a category named by a domain
+        ("nyou.edu.cn") is shown as what it stands for (label_categories). The path and
+        JSON keep the name."""
+        if not is_domain_name(self.name):
+            return self.name
+        if getattr(self, "_label", None) is None:
+            label_categories([self])  # lists label their categories in bulk beforehand
+        return self._label
+
+    @property
+    def trail(self) -> list[Category]:
+        """Ancestors and self, as breadcrumbs show them (label_trails)."""
+        if getattr(self, "_trail", None) is None:
+            label_trails([self])
+        return self._trail
+
+    @property
+    def full_label(self) -> str:
+        """ "南洋大学 > 研究生院": full_name as readers name the categories."""
+        return " > ".join(category.label for category in self.trail)
 
     def ancestor_paths(self) -> list[str]:
         parts = self.path.split("/")
@@ -88,6 +149,62 @@ class Category(models.Model):
             # A renamed or moved category moves its whole subtree.
             for child in self.children.all():
                 child.save()
+
+
+def label_categories(categories: Iterable[Category]) -> None:
+    """Give the domain-named categories among `categories` their label: the name of their
+    only sub-category, else the site most of their notices (and those below) come from,
+    else the name. At most two queries, only when such categories are given."""
+    domains = [
+        c for c in categories if is_domain_name(c.name) and getattr(c, "_label", None) is None
+    ]
+    if not domains:
+        return
+    only_child = {
+        parent_id: name
+        for parent_id, count, name in Category.objects.filter(parent__in=domains)
+        .order_by()
+        .values_list("parent_id")
+        .annotate(count=Count("id"), name=Min("name"))
+        if count == 1
+    }
+    rest = [c for c in domains if c.id not in only_child]
+    sites: dict[str, dict[str, int]] = {}
+    if rest:
+        below = Q()
+        for category in rest:
+            below |= Q(category__path=category.path)
+            below |= Q(category__path__startswith=f"{category.path}/")
+        links = Notice.categories.through.objects.filter(below).exclude(notice__site="")
+        for path, site, count in links.values_list("category__path", "notice__site").annotate(
+            count=Count("notice_id")
+        ):
+            root = next(c.path for c in rest if path == c.path or path.startswith(f"{c.path}/"))
+            sites.setdefault(root, {})
+            sites[root][site] = sites[root].get(site, 0) + count
+    for category in domains:
+        counts = sites.get(category.path)
+        if category.id in only_child:
+            category._label = only_child[category.id]
+        elif counts:
+            category._label = min(counts, key=lambda site: (-counts[site], site))
+        else:
+            category._label = category.name
+
+
+def label_trails(categories: list[Category]) -> None:
+    """Give each category its `trail`: its ancestors and itself as readers name them, from
+    the root, leaving out an ancestor labelled like the next one (a domain standing for its
+    only sub-category: 南洋大学 > 南洋大学). At most three queries for all of them."""
+    wanted = {path for category in categories for path in category.ancestor_paths()}
+    by_path = {c.path: c for c in Category.objects.filter(path__in=wanted)} if wanted else {}
+    label_categories([*by_path.values(), *categories])
+    for category in categories:
+        chain = [by_path[p] for p in category.ancestor_paths() if p in by_path] + [category]
+        category._trail = [
+            node for node, after in zip(chain, [*chain[1:], None], strict=True)
+            if after is None or node.label != after.label
+        ]  # fmt: skip
 
 
 class TaggedNotice(TaggedItemBase):
@@ -119,7 +236,9 @@ class NoticeQuerySet(models.QuerySet):
 
     def for_list(self) -> NoticeQuerySet:
         """What list pages show: no bodies, categories and tags in two extra queries."""
-        return self.defer("body", "body_html", "extra").prefetch_related("categories", "tags")
+        return self.defer("body", "body_html", "extra").prefetch_related(
+            models.Prefetch("categories", queryset=Category.objects.labelled()), "tags"
+        )
 
 
 class NoticeVersionFields(models.Model):

@@ -862,6 +862,72 @@ _EXCERPT_HTML_FACTOR = 8
 _EXCERPT_MARGIN = 40
 
 
+# Lines a notice opens with that say nothing about it (issue 12): an address ("各学院、各部门：",
+# "尊敬的用户：", "Dear all,"), a greeting ("大家好！"), or a bare word such as "通知". A list
+# shows two lines of excerpt; these took the first of them on almost every notice.
+_LINE_END = re.compile(
+    r"\n|<br\s*/?>|</(?:p|li|h[1-6]|div|blockquote|dd|dt|td|th|tr)>", re.IGNORECASE
+)
+_OPENING_LINES = 4  # an opening is at most a word, an address and a greeting (and one spare)
+_OPENING_HTML = 2000  # ... within the HTML's first characters: the cost stays bounded
+_SALUTATION_CHARS = 40
+# An address ends with a colon, holds no sentence, and opens like one ("各学院、各部门：",
+# "尊敬的用户：") or names people ("全校师生：", "老师们、同学们："). Lead-ins end with a
+# colon too ("现将有关事项通知如下：", "基本参数：", "需要四步：") and are kept.
+_ADDRESS = re.compile(
+    r"(?:(?:各|全体|全校|全院|尊敬的|亲爱的|致)[^。！？!?；;]*"
+    r"|[^。！？!?；;]*(?:师生|同学|老师|教师|用户|会员|家长|朋友|单位|部门|学院|学校|院系|"
+    r"教职工|职工|员工|考生|读者|校友|居民|市民|同志|网友|同仁|大家|各位)们?)[：:]"
+)
+_LEAD_IN = re.compile(
+    r"如下|以下|下列|如次|请|根据|按照|为了|关于|现将|特此|注意|as follows|following|please|note",
+    re.IGNORECASE,
+)
+# Ends with a comma: an address only when it opens like one ("亲爱的同学们，", "Dear all,").
+_COMMA_ADDRESS = re.compile(
+    r"(?:尊敬的|亲爱的|各位|致|(?:dear|hi|hello|greetings|to)\b)[^。！？!?；;：:]*[，,]",
+    re.IGNORECASE,
+)
+_GREETING = re.compile(
+    r"(?:大家|您|你|你们|各位|老师们|同学们|朋友们)好[！!。，,]?"
+    r"|(?:hello|hi) (?:all|everyone)[!.,]?",
+    re.IGNORECASE,
+)
+_BARE_WORDS = frozenset(
+    ["通知", "公告", "通告", "公示", "启事", "紧急通知", "重要通知", "通知公告", "notice",
+     "announcement"]
+)  # fmt: skip
+
+
+def _says_nothing(line: str) -> bool:
+    """Whether an opening line is an address, a greeting or a bare "通知"."""
+    if len(line) > _SALUTATION_CHARS:
+        return False
+    if line.casefold().strip(" :：") in _BARE_WORDS:
+        return True
+    if _ADDRESS.fullmatch(line) and not _LEAD_IN.search(line):
+        return True
+    return bool(_COMMA_ADDRESS.fullmatch(line) or _GREETING.fullmatch(line))
+
+
+def skip_opening(html: str) -> str:
+    """`html` from its first real line: without the address, greeting or bare "通知" it opens
+    with (cut at a line end, so the rest may begin inside an element: fine for plain text)."""
+    start = position = 0
+    lines = 0
+    for end in _LINE_END.finditer(html, 0, _OPENING_HTML):
+        line = plain_text(html[position : end.start()])
+        position = end.end()
+        if not line:
+            continue  # an image, an empty paragraph, the tags between blocks
+        lines += 1
+        if lines > _OPENING_LINES or not _says_nothing(line):
+            break
+        start = position
+    # A body that is nothing but an address keeps it: better than an empty summary.
+    return html[start:] if start and plain_text(html[start:]) else html
+
+
 def excerpt(html: str, length: int = 140) -> str:
     prefix = html[: (length + _EXCERPT_MARGIN) * _EXCERPT_HTML_FACTOR]
     text = plain_text(prefix)
@@ -874,7 +940,8 @@ def summarize(
     rendered: RenderedBody, extra: Mapping[str, Any], length: int = SUMMARY_LENGTH
 ) -> str:
     """A notice's summary as Hexo themes choose it: front-matter `excerpt:` or `description:`
-    (plain text), else the text before `<!-- more -->`, else the start of the body."""
+    (plain text, as the author wrote it), else the text before `<!-- more -->`, else the start
+    of the body; either of the last two from its first real line (skip_opening())."""
     for key in ("excerpt", "description"):
         value = extra.get(key)
         if isinstance(value, str | int | float) and not isinstance(value, bool):
@@ -882,7 +949,7 @@ def summarize(
             if text:
                 return text if len(text) <= length else text[: length - 1].rstrip() + "…"
     if rendered.lead_html is not None:
-        lead = excerpt(rendered.lead_html, length)
+        lead = excerpt(skip_opening(rendered.lead_html), length)
         if lead:
             return lead
-    return excerpt(rendered.html, length)
+    return excerpt(skip_opening(rendered.html), length)

@@ -23,6 +23,11 @@ How it works (issue 4):
   title, B body), written as tsvector input so no text-search parser splits them again. A term
   is a candidate when all its tokens are there; a LIKE on the normalised text checks their order.
 
+Folding finds 個小 in notices that say 个小, but ranks them as equals; a reader typing
+Traditional characters wants the notices written that way (issue 12). So a query typed in a
+script folding changes keeps its typed form (`Term.typed`), and the matches holding it in their
+original title, then body, come first. Recall is the index's: the typed form only orders.
+
 A query is words separated by spaces (all must match), "quoted phrases" (spaces inside count as
 separators, like punctuation) and -exclusions. Nothing the user types reaches MATCH or tsquery
 as syntax: every term is rebuilt from its normalised runs.
@@ -36,11 +41,11 @@ import html
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.signals import post_delete
 from django.utils.safestring import SafeString, mark_safe
@@ -60,6 +65,9 @@ MAX_TERMS = 12
 # come first and then the rest, each newest first: a word found in thousands of notices says
 # little about which one is meant, and scoring them all costs hundreds of milliseconds.
 RANK_LIMIT = 1000
+# A query typed in Traditional script puts matches holding it as typed first; with more matches
+# than this, only their titles are compared (bodies cost ~0.1 s per 1,000 on PostgreSQL).
+EXACT_BODY_LIMIT = 5000
 # bm25 column weights (title, body) on SQLite; PostgreSQL uses weights A/B in the tsvector.
 TITLE_WEIGHT, BODY_WEIGHT = 10.0, 1.0
 SORTS = ("relevance", "newest", "oldest")
@@ -127,6 +135,12 @@ def word_runs(text: str) -> list[str]:
     return _WORD_RUN.findall(normalise(text))
 
 
+def typed_runs(text: str) -> list[str]:
+    """The runs of `text` as typed: NFKC and casefolded like word_runs(), but in the script it
+    was written in (個小 stays 個小)."""
+    return _WORD_RUN.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
 def search_text(text: str) -> str:
     """What is indexed for `text`: its normalised runs joined by single spaces."""
     return " ".join(word_runs(text))
@@ -159,6 +173,9 @@ def sort_key(date: dt.datetime, notice_id: int) -> int:
 class Term:
     runs: tuple[str, ...]
     excluded: bool = False
+    # The runs in the script they were typed in; () when that is `runs`. Not part of equality:
+    # 個小 and 个小 find the same notices, the typed form only ranks them (exact_q()).
+    typed: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def tokens(self) -> list[str]:
@@ -203,6 +220,16 @@ class Term:
         """A regex over normalised text matching what this term matches in the index."""
         return _SEPARATOR.join(re.escape(run) for run in self.runs)
 
+    def exact_q(self, column: str) -> Q:
+        """Notices whose original `column` holds the term as typed (each run, in its script);
+        case still folded, as the index folds it."""
+        condition = Q()
+        for run in self.typed or self.runs:
+            # A run without case (Chinese, digits) needs no UPPER() of a whole body.
+            lookup = "contains" if run == run.upper() else "icontains"
+            condition &= Q(**{f"{column}__{lookup}": run})
+        return condition
+
 
 @dataclass(frozen=True)
 class ParsedQuery:
@@ -220,6 +247,11 @@ class ParsedQuery:
     def __bool__(self) -> bool:
         return bool(self.included)
 
+    @property
+    def folds(self) -> bool:
+        """Whether a term was typed in a script folding changes (Traditional characters)."""
+        return any(term.typed for term in self.included)
+
 
 def parse_query(text: str) -> ParsedQuery:
     """Terms of a user's query: words (AND), "phrases", -exclusions. Never raises."""
@@ -227,10 +259,14 @@ def parse_query(text: str) -> ParsedQuery:
     terms: list[Term] = []
     for match in _QUERY_PART.finditer(text):
         minus_quoted, quoted, minus_word, word = match.groups()
-        runs = tuple(word_runs(quoted if quoted is not None else word))
+        written = quoted if quoted is not None else word
+        runs = tuple(word_runs(written))
         if not runs:
             continue
-        term = Term(runs, excluded=bool(minus_quoted or minus_word))
+        typed = tuple(typed_runs(written))
+        # Only a same-shaped typed form can be compared run by run (folding keeps lengths).
+        differs = typed != runs and [len(run) for run in typed] == [len(run) for run in runs]
+        term = Term(runs, excluded=bool(minus_quoted or minus_word), typed=typed if differs else ())
         if term not in terms:
             terms.append(term)
     return ParsedQuery(tuple(terms[:MAX_TERMS]), text.strip())
@@ -405,6 +441,8 @@ class SearchResults:
         ranked = self._ranked_ids()
         if ranked is not None:
             return self._load(ranked[start:stop])
+        if self.query.folds:
+            return self._exact_first(start, stop)
         return self._title_first(start, stop)
 
     # --- orders ---
@@ -438,14 +476,62 @@ class SearchResults:
             in_title = {row[0] for row in rows if all(text in row[2] for text in texts)}
         else:
             in_title = {row[0] for row in _fetch(*backend.keys_sql(self.query, "title"))}
-        # Title matches first, then the score, then newer (a larger key) first.
-        rows.sort(key=lambda row: (row[0] not in in_title, sign * row[1], -row[0]))
-        ids = self._ids_for_keys([row[0] for row in rows])
+        ids_by_key = self._ids_by_key([row[0] for row in rows])
+        exact_title, exact = self._exact_ids(ids_by_key.values())
+
+        def group(key: int) -> tuple[bool, bool, bool]:
+            notice_id = ids_by_key.get(key)
+            return notice_id not in exact_title, notice_id not in exact, key not in in_title
+
+        # Matches as typed first (title, then body); then title matches, the score, and newer
+        # (a larger key) first.
+        rows.sort(key=lambda row: (*group(row[0]), sign * row[1], -row[0]))
+        ids = [ids_by_key[row[0]] for row in rows if row[0] in ids_by_key]
         if not self.unfiltered:
             allowed = set(self.notices.filter(id__in=ids).values_list("id", flat=True))
             ids = [notice_id for notice_id in ids if notice_id in allowed]
         self._ranked = ids
         return ids
+
+    def _exact_conditions(self, *, bodies: bool = True) -> tuple[Q, Q]:
+        """Notices holding every included term as typed: in the title, and anywhere (the
+        title alone without `bodies`). The original text is compared (the index holds folded
+        text): the body as written."""
+        in_title, anywhere = Q(), Q()
+        for term in self.query.included:
+            in_title &= term.exact_q("title")
+            if bodies:
+                anywhere &= term.exact_q("title") | term.exact_q("body")
+        return in_title, anywhere if bodies else in_title
+
+    def _exact_ids(self, ids: Iterable[int]) -> tuple[set[int], set[int]]:
+        """Of `ids` (at most RANK_LIMIT + 1), those matching as typed in the title, and at all;
+        nothing to look up when no term was typed differently from its folded form."""
+        if not self.query.folds:
+            return set(), set()
+        in_title, anywhere = self._exact_conditions()
+        rows = (
+            Notice.objects.filter(id__in=list(ids))
+            .filter(anywhere)
+            .annotate(exact_title=ExpressionWrapper(in_title, output_field=BooleanField()))
+            .values_list("id", "exact_title")
+        )
+        exact = dict(rows)
+        return {notice_id for notice_id, title in exact.items() if title}, set(exact)
+
+    def _exact_first(self, start: int, stop: int) -> list[Notice]:
+        """Many matches of a query typed in Traditional script: those holding it as typed first
+        (title, then body; past EXACT_BODY_LIMIT matches titles only), then title matches,
+        each group newest first. The database reads the original text of the matches."""
+        in_title, anywhere = self._exact_conditions(bodies=self.count() <= EXACT_BODY_LIMIT)
+        ranked = self.notices.annotate(
+            exact_title=ExpressionWrapper(in_title, output_field=BooleanField()),
+            exact=ExpressionWrapper(anywhere, output_field=BooleanField()),
+            folded_title=ExpressionWrapper(
+                Q(id__in=self._part_ids("title")), output_field=BooleanField()
+            ),
+        ).order_by("-exact_title", "-exact", "-folded_title", "-date", "-id")
+        return list(ranked.for_list()[start:stop])
 
     def _title_first(self, start: int, stop: int) -> list[Notice]:
         """Many matches: those with every term in the title first, each group newest first."""
@@ -504,12 +590,16 @@ class SearchResults:
         return RawSQL(self.backend.ids_sql(keys), params)
 
     @staticmethod
-    def _ids_for_keys(keys: list[int]) -> list[int]:
+    def _ids_by_key(keys: list[int]) -> dict[int, int]:
         if not keys:
-            return []
-        by_key = dict(
+            return {}
+        return dict(
             SearchDocument.objects.filter(sort_key__in=keys).values_list("sort_key", "notice_id")
         )
+
+    @classmethod
+    def _ids_for_keys(cls, keys: list[int]) -> list[int]:
+        by_key = cls._ids_by_key(keys)
         return [by_key[key] for key in keys if key in by_key]
 
     def _load(self, ids: Sequence[int]) -> list[Notice]:

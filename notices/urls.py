@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from django.contrib.sitemaps import views as sitemap_views
+from django.templatetags.static import static
 from django.urls import path, register_converter
 from django.urls.converters import PathConverter, StringConverter
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from notices import feeds, views
 from notices.sitemaps import SITEMAPS
@@ -43,6 +46,7 @@ urlpatterns = [
     path("sites/<textpath:site>/atom.xml", feeds.NoticeAtomFeed(), name="site-atom"),
     path("sites/<textpath:site>/rss.xml", feeds.NoticeRssFeed(), name="site-rss"),
     path("sites/<textpath:site>/", views.site_detail, name="site"),
+    path("facets/<text:facet>/", views.facet_detail, name="facet"),
     path("archive/", views.archive_index, name="archive"),
     path("archive/<int:year>/", views.archive_year, name="archive-year"),
     path("archive/<int:year>/<int:month>/", views.archive_month, name="archive-month"),
@@ -53,8 +57,12 @@ urlpatterns = [
     path("sitemap-<section>.xml", sitemap_views.sitemap, {"sitemaps": SITEMAPS},
          name="sitemap-section"),
     path("robots.txt", views.robots_txt, name="robots"),
+    # Browsers and crawlers ask for /favicon.ico whatever the page links: send them the SVG.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg")),
+         name="favicon"),
     path("search/", views.search, name="search"),
     path("search/atom.xml", feeds.SearchAtomFeed(), name="search-atom"),
     path("search/rss.xml", feeds.SearchRssFeed(), name="search-rss"),
     path("opensearch.xml", views.opensearch, name="opensearch"),
+    path("api/openapi.yaml", views.openapi_description, name="openapi"),
 ]  # fmt: skip

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from typing import Any
 from urllib.parse import unquote, urlencode
@@ -10,7 +11,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Exists, Max, OuterRef, Q, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,17 +21,28 @@ from taggit.models import Tag
 
 from notices.caching import cached, queryset_key, request_version
 from notices.filters import (
+    FACET_PAGE_LIMIT,
     NoticeFilters,
     category_or_404,
     facet_counts,
+    facet_page_query,
+    facet_values,
     known_params,
+    month_in_year_label,
     month_label,
     period_bounds,
     period_counts,
     site_or_404,
     year_label,
 )
-from notices.models import Category, Notice, NoticeQuerySet, TaggedNotice
+from notices.models import (
+    Category,
+    Notice,
+    NoticeQuerySet,
+    TaggedNotice,
+    label_categories,
+    label_trails,
+)
 from notices.old_urls import find_post
 from notices.pagination import paginate_notices
 from notices.rendering import plain_text
@@ -43,6 +55,21 @@ from notices.search import (
     search_notices,
     snippet,
 )
+from notices.serializers import (
+    csv_response,
+    filters_json,
+    format_url,
+    json_response,
+    list_ids,
+    notice_detail_json,
+    notice_json,
+    page_json,
+    requested_format,
+    result_ids,
+    wants_json,
+)
+from notices.sorting import by_name as sorted_by_name
+from notices.toc import outline
 
 RELATED_COUNT = 5
 RELATED_POOL = 200
@@ -64,10 +91,6 @@ def paginate(request: HttpRequest, notices: NoticeQuerySet) -> Page:
 # --- Notice lists --------------------------------------------------------------
 
 
-def wants_json(request: HttpRequest) -> bool:
-    return request.GET.get("format") == "json"
-
-
 def render_notice_list(
     request: HttpRequest,
     template: str,
@@ -76,9 +99,11 @@ def render_notice_list(
     *,
     feed: tuple[str, str] | None = None,
 ) -> HttpResponse:
-    """The one way a filtered, paginated notice list becomes HTML or JSON."""
+    """The one way a filtered, paginated notice list becomes HTML, JSON or CSV."""
     notices = filters.apply(Notice.objects.published())
     page = paginate(request, notices)
+    if requested_format(request) == "csv":  # rows only: no facets to count
+        return csv_response(request, "notices", page, list_ids(notices))
     # Grouped counts over every matching row: computed once per data version (issue 5).
     facets = cached(
         "facets",
@@ -87,10 +112,7 @@ def render_notice_list(
         request=request,
     )
     if wants_json(request):
-        return JsonResponse(
-            notice_list_json(request, page, filters, facets),
-            json_dumps_params={"ensure_ascii": False},
-        )
+        return json_response(page_json(request, page, filters, facets))
     if feed:  # the page's own feeds: notices:<kind>-atom / -rss with its key
         kind, key = feed
         feed_atom = reverse(f"notices:{kind}-atom", args=[key])
@@ -105,70 +127,14 @@ def render_notice_list(
         "active_filters": filters.active(),
         "clear_query": filters.query(category=None, tags=(), site="", year=None, month=None),
         "facets": facets,
-        "json_url": _with_format_json(request),
+        "json_url": format_url(request, "json"),
+        "csv_url": format_url(request, "csv"),
         "cache_version": request_version(request).token,
         "feed_atom": feed_atom,
         "feed_rss": feed_rss,
         **context,
     }
     return render(request, template, context)
-
-
-def _with_format_json(request: HttpRequest) -> str:
-    query = known_params(request.GET)
-    query["format"] = "json"
-    return f"?{query.urlencode()}"
-
-
-def notice_json(request: HttpRequest, notice: Notice) -> dict[str, Any]:
-    return {
-        "urlname": notice.urlname,
-        "title": notice.title,
-        "url": request.build_absolute_uri(notice.get_absolute_url()),
-        "date": timezone.localtime(notice.date).isoformat(),
-        "site": notice.site,
-        "domain": notice.domain,
-        "source_url": notice.source_url,
-        "summary": notice.summary,
-        "categories": [
-            {"name": c.name, "full_name": c.full_name, "path": c.path,
-             "url": request.build_absolute_uri(c.get_absolute_url())}
-            for c in notice.categories.all()
-        ],
-        "tags": [
-            {"name": t.name, "slug": t.slug,
-             "url": request.build_absolute_uri(reverse("notices:tag", args=[t.slug]))}
-            for t in sorted(notice.tags.all(), key=lambda tag: tag.name)
-        ],
-    }  # fmt: skip
-
-
-def notice_list_json(
-    request: HttpRequest, page: Page, filters: NoticeFilters, facets: dict[str, list]
-) -> dict[str, Any]:
-    def page_link(number: int) -> str:
-        query = known_params(request.GET)
-        query["page"] = str(number)
-        query["format"] = "json"
-        return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-
-    return {
-        "count": page.paginator.count,
-        "page": page.number,
-        "num_pages": page.paginator.num_pages,
-        "page_size": page.paginator.per_page,
-        "next": page_link(page.next_page_number()) if page.has_next() else None,
-        "previous": page_link(page.previous_page_number()) if page.has_previous() else None,
-        "filters": {
-            "category": filters.category.path if filters.category else None,
-            "tags": [tag.slug for tag in filters.tags],
-            "site": filters.site or None,
-            "year": filters.year,
-            "month": filters.month,
-        },
-        "facets": facets,
-        "results": [notice_json(request, notice) for notice in page.object_list],
-    }
 
 
 @require_safe
@@ -181,12 +147,12 @@ def notice_list(request: HttpRequest) -> HttpResponse:
 def category_detail(request: HttpRequest, path: str) -> HttpResponse:
     category = category_or_404(path)
     filters = NoticeFilters.from_params(request.GET, category=category)
-    ancestors = Category.objects.filter(path__in=category.ancestor_paths()).order_by("path")
+    label_trails([category])  # breadcrumbs named as readers know the categories
     return render_notice_list(
         request,
         "notices/category_detail.html",
         filters,
-        {"category": category, "ancestors": list(ancestors), "feed_title": category.full_name},
+        {"category": category, "ancestors": category.trail[:-1], "feed_title": category.label},
         feed=("category", category.path),
     )
 
@@ -314,43 +280,64 @@ def _archive_url(year: int, month: int | None = None) -> str:
 
 def _index_response(request: HttpRequest, template: str, context: dict, data: dict) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
-    return render(request, template, {**context, "json_url": _with_format_json(request)})
+        return json_response(data)
+    return render(request, template, {**context, "json_url": format_url(request, "json")})
 
 
 @require_safe
 def category_index(request: HttpRequest) -> HttpResponse:
     """The whole tree; each count includes the notices of the sub-categories."""
     links = Notice.categories.through.objects.filter(notice__in=Notice.objects.published())
+    by_leaf = links.values_list("category__path").annotate(count=Count("notice_id"))
     counts: dict[str, int] = {}
-    for path, count in links.values_list("category__path").annotate(count=Count("notice_id")):
+    # Grouped over every link: once per data version, as the lists' facets.
+    for path, count in cached("category-index", [], lambda: list(by_leaf), request=request):
         parts = path.split("/")
         for depth in range(1, len(parts) + 1):
             branch = "/".join(parts[:depth])
             counts[branch] = counts.get(branch, 0) + count
     nodes: dict[int, dict[str, Any]] = {}
     roots: list[dict[str, Any]] = []
-    categories = Category.objects.only("id", "name", "path", "full_name", "parent_id")
-    for category in categories.order_by("path"):
+    categories = list(
+        Category.objects.only("id", "name", "path", "full_name", "parent_id").order_by("path")
+    )
+    label_categories(categories)
+    for category in categories:
         node = {"category": category, "count": counts.get(category.path, 0), "children": []}
         nodes[category.id] = node
         parent = nodes.get(category.parent_id) if category.parent_id else None
         (parent["children"] if parent else roots).append(node)
+    for node in nodes.values():  # each level by name, pinyin for Chinese
+        node["children"] = sorted_by_name(node["children"], lambda n: n["category"].label)
+    roots = sorted_by_name(roots, lambda n: n["category"].label)
 
     def as_json(node: dict[str, Any]) -> dict[str, Any]:
         category = node["category"]
         return {
             "name": category.name,
+            "label": category.label,
             "path": category.path,
             "url": request.build_absolute_uri(category.get_absolute_url()),
             "count": node["count"],
             "children": [as_json(child) for child in node["children"]],
         }
 
+    def shown(node: dict[str, Any]) -> dict[str, Any]:
+        # A domain holding one category and nothing else ("nyou.edu.cn" > 南洋大学) is that
+        # category to a reader: one line, not the same name twice.
+        children = node["children"]
+        if (
+            len(children) == 1
+            and node["category"].label != node["category"].name
+            and children[0]["count"] == node["count"]
+        ):
+            return shown(children[0])
+        return {**node, "children": [shown(child) for child in children]}
+
     return _index_response(
         request,
         "notices/category_index.html",
-        {"nodes": roots},
+        {"nodes": [shown(node) for node in roots]},
         {"categories": [as_json(node) for node in roots]},
     )
 
@@ -363,10 +350,15 @@ def tag_index(request: HttpRequest) -> HttpResponse:
             notices_taggednotice_items__content_object__in=Notice.objects.published()
         )
         .annotate(count=Count("notices_taggednotice_items"))
-        .order_by(*(("name",) if by_name else ("-count", "name")))
         .values_list("name", "slug", "count")
     )
-    rows = list(tags)
+    # Names by pinyin (Chinese) and alphabet (Latin), not by code point: sorted in Python.
+    # The grouped counts once per data version, as the lists' facets.
+    rows = sorted_by_name(
+        cached("tag-index", [], lambda: list(tags), request=request), lambda row: row[0]
+    )
+    if not by_name:
+        rows.sort(key=lambda row: -row[2])  # stable: equal counts stay by name
     most = max((count for _, _, count in rows), default=1)
     entries = [
         {
@@ -393,14 +385,19 @@ def tag_index(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def site_index(request: HttpRequest) -> HttpResponse:
-    rows = (
+    by_name = request.GET.get("sort") == "name"
+    counts = (
         Notice.objects.published()
         .exclude(site="")
         .order_by()
         .values_list("site")
         .annotate(count=Count("pk"), latest=Max("date"), domain=Max("domain"))
-        .order_by("-count", "site")
     )
+    rows = sorted_by_name(
+        cached("site-index", [], lambda: list(counts), request=request), lambda row: row[0]
+    )
+    if not by_name:
+        rows.sort(key=lambda row: -row[1])  # stable: equal counts stay by name
     sites = [
         {
             "name": name,
@@ -418,15 +415,17 @@ def site_index(request: HttpRequest) -> HttpResponse:
             for site in sites
         ]
     }  # fmt: skip
-    return _index_response(request, "notices/site_index.html", {"sites": sites}, data)
+    return _index_response(
+        request, "notices/site_index.html", {"sites": sites, "sorted_by_name": by_name}, data
+    )
 
 
 @require_safe
 def archive_index(request: HttpRequest) -> HttpResponse:
-    rows = [
-        (year, month, count)
-        for (year, month), count in reversed(period_counts(Notice.objects.published()))
-    ]
+    # Every notice placed in its month: 0.3 s at 20,000 notices, so once per data version.
+    counts = cached("archive-index", [], lambda: period_counts(Notice.objects.published()),
+                    request=request)  # fmt: skip
+    rows = [(year, month, count) for (year, month), count in reversed(counts)]
     years: list[dict[str, Any]] = []
     for year, month, count in rows:
         if not years or years[-1]["year"] != year:
@@ -434,7 +433,7 @@ def archive_index(request: HttpRequest) -> HttpResponse:
                           "count": 0, "months": []})  # fmt: skip
         years[-1]["count"] += count
         years[-1]["months"].append(
-            {"month": month, "label": month_label(year, month), "count": count,
+            {"month": month, "label": month_in_year_label(year, month), "count": count,
              "url": _archive_url(year, month)}
         )  # fmt: skip
     data = {
@@ -455,7 +454,9 @@ def archive_index(request: HttpRequest) -> HttpResponse:
 # A detail page shows its neighbours and related notices too, so it can change with any
 # write: the data version (one primary-key query) validates it, per UI language (issue 5).
 def _detail_etag(request: HttpRequest, urlname: str) -> str:
-    return f"{request_version(request).token}-{get_language()}"
+    # The JSON is another representation of the same URL: its own tag (issue 12).
+    kind = "-json" if wants_json(request) else ""
+    return f"{request_version(request).token}-{get_language()}{kind}"
 
 
 def _detail_last_modified(request: HttpRequest, urlname: str) -> dt.datetime:
@@ -468,12 +469,11 @@ def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
     notice = get_object_or_404(
         Notice.objects.published().prefetch_related("categories", "tags"), urlname=urlname
     )
-    category_trail = []
+    if wants_json(request):
+        return json_response(notice_detail_json(request, notice))
     categories = list(notice.categories.all())
-    if categories:
-        leaf = categories[0]
-        by_path = {c.path: c for c in Category.objects.filter(path__in=leaf.ancestor_paths())}
-        category_trail = [by_path[p] for p in leaf.ancestor_paths() if p in by_path] + [leaf]
+    label_trails(categories)  # labels and trails of every category the notice is filed under
+    category_trail = categories[0].trail if categories else []
     published = Notice.objects.published().only("urlname", "title", "date")
     # The outer date bound lets the (date, id) index seek; the OR alone scans (issue 5).
     date, pk = notice.date, notice.id
@@ -487,6 +487,9 @@ def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
         .order_by("date", "id")
         .first()
     )
+    highlighted = _highlighted(notice, request.GET.get("highlight", ""))
+    # Heading ids for the table of contents go on the sanitised (and highlighted) HTML.
+    body = outline(highlighted.pop("body_html", notice.body_html))
     return render(
         request,
         "notices/notice_detail.html",
@@ -498,7 +501,10 @@ def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
             "newer": newer,
             "related": related_notices(notice, categories),
             "canonical_url": request.build_absolute_uri(notice.get_absolute_url()),
-            **_highlighted(notice, request.GET.get("highlight", "")),
+            "body_html": body.html,
+            "toc": body.entries,
+            "long_notice": body.long,
+            **highlighted,
         },
     )
 
@@ -592,6 +598,17 @@ def robots_txt(request: HttpRequest) -> HttpResponse:
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
 
 
+@require_safe
+def openapi_description(request: HttpRequest) -> HttpResponse:
+    """docs/openapi.yaml, the description of the JSON and CSV answers (issue 12)."""
+    return HttpResponse(_openapi_text(), content_type="application/yaml; charset=utf-8")
+
+
+@functools.cache
+def _openapi_text() -> str:
+    return (settings.BASE_DIR / "docs" / "openapi.yaml").read_text(encoding="utf-8")
+
+
 # --- Search --------------------------------------------------------------------
 
 
@@ -643,13 +660,15 @@ def search(request: HttpRequest) -> HttpResponse:
     page = Paginator(results, settings.NOTICES_PAGE_SIZE, orphans=3).get_page(
         request.GET.get("page")
     )
+    if requested_format(request) == "csv":
+        return csv_response(request, "search", page, result_ids(results))
     hits = _search_hits(list(page.object_list), query, query_text) if query else []
     # Facet counts join every match (about 0.5 s of CPU for 16,000 matches at 100,000 notices):
     # a broader search shows its count and results, and asks for a narrower query for facets.
     facets_shown = bool(query) and page.paginator.count <= SEARCH_FACET_LIMIT
     facets = facet_counts(results.notices, filters) if facets_shown else {}
     if wants_json(request):
-        data = notice_list_json(request, page, filters, facets)
+        data = page_json(request, page, filters, facets)
         data["query"] = query_text
         data["sort"] = sort
         data["facets_skipped"] = bool(query) and not facets_shown
@@ -659,7 +678,7 @@ def search(request: HttpRequest) -> HttpResponse:
              "highlight_url": request.build_absolute_uri(hit["url"])}
             for hit in hits
         ]  # fmt: skip
-        return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+        return json_response(data)
     feed_params = known_params(request.GET)
     for key in ("page", "format", "sort"):
         feed_params.pop(key, None)
@@ -686,7 +705,8 @@ def search(request: HttpRequest) -> HttpResponse:
             "facets": facets,
             "facets_skipped": bool(query) and not facets_shown,
             "facet_limit": SEARCH_FACET_LIMIT,
-            "json_url": _with_format_json(request),
+            "json_url": format_url(request, "json"),
+            "csv_url": format_url(request, "csv"),
             "feed_atom": reverse("notices:search-atom") + f"?{feed_params.urlencode()}",
             "feed_rss": reverse("notices:search-rss") + f"?{feed_params.urlencode()}",
         },
@@ -705,3 +725,84 @@ def opensearch(request: HttpRequest) -> HttpResponse:
         },  # fmt: skip
         content_type="application/opensearchdescription+xml; charset=utf-8",
     )
+
+
+# --- One facet, every value ----------------------------------------------------
+
+FACET_TITLES = {
+    "categories": gettext_lazy("Categories"),
+    "tags": gettext_lazy("Tags"),
+    "sites": gettext_lazy("Sources"),
+    "years": gettext_lazy("Years"),
+    "months": gettext_lazy("Months"),
+}
+
+
+@require_safe
+def facet_detail(request: HttpRequest, facet: str) -> HttpResponse:
+    """Every value of one facet with its count under the filters of the query string (the
+    "更多" of a list's facet), by count or by name (pinyin): `/facets/tags/?site=…`."""
+    if facet not in FACET_TITLES:
+        raise Http404("No such facet.")
+    by_name = request.GET.get("sort") == "name"
+    params = request.GET.copy()
+    params.pop("sort", None)  # this page's own order, not a search's: kept out of the links
+    filters = NoticeFilters.from_params(params)
+    notices = filters.apply(Notice.objects.published())
+    query = parse_query(request.GET.get("q", "").strip())
+    # A search's facets are counted over its matches, with the search page's bound.
+    too_broad = False
+    if query:
+        results = search_notices(query, notices)
+        too_broad = results.count() > SEARCH_FACET_LIMIT
+        notices = results.notices
+    values, cut = [], False
+    if not too_broad:
+        values, cut = cached(
+            "facet-values",
+            [queryset_key(notices), facet, by_name, filters.query(), get_language()],
+            lambda: facet_values(notices, filters, facet, by_name=by_name),
+            request=request,
+        )
+    target = reverse("notices:search" if query else "notices:list")
+    for value in values:
+        value["list_url"] = f"{target}?{value['query']}"
+    here = facet_page_query(filters)
+    sort_query = {}
+    for order in ("count", "name"):
+        links = known_params(params)
+        for key in ("page", "format"):
+            links.pop(key, None)
+        links["sort"] = order
+        sort_query[order] = links.urlencode()
+    data = {
+        "facet": facet,
+        "sort": "name" if by_name else "count",
+        "filters": filters_json(filters),
+        "query": query.text if query else "",
+        "count": len(values),
+        "truncated": cut,
+        "limit": FACET_PAGE_LIMIT,
+        "facets_skipped": too_broad,
+        "values": [
+            {"label": v["label"], "value": v["value"], "count": v["count"],
+             "url": request.build_absolute_uri(v["url"]),
+             "list_url": request.build_absolute_uri(v["list_url"])}
+            for v in values
+        ],
+    }  # fmt: skip
+    context = {
+        "facet": facet,
+        "facet_title": FACET_TITLES[facet],
+        "values": values,
+        "truncated": cut,
+        "limit": FACET_PAGE_LIMIT,
+        "too_broad": too_broad,
+        "facet_limit": SEARCH_FACET_LIMIT,
+        "sorted_by_name": by_name,
+        "active_filters": filters.active(),
+        "back_url": f"{target}?{here}" if here else target,
+        "sort_by_count": sort_query["count"],
+        "sort_by_name": sort_query["name"],
+    }
+    return _index_response(request, "notices/facet_values.html", context, data)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import quote
 
 from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
-from notices.models import Notice
+from notices.importing import import_archive
+from notices.models import DataVersion, Notice
+from tests.helpers import SHANGHAI, write_document
 from tests.test_views_reading import Page, add_notice, build_reading_archive, when
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -189,3 +195,63 @@ class ModifiedTimeTests(FeedTestCase):
         self.assertEqual(updated["2023年硕士研究生招生简章"], admission.date + dt.timedelta(days=9))
         for notice in Notice.objects.exclude(pk=admission.pk):
             self.assertEqual(updated[notice.title], notice.date)  # not the import time
+
+
+class ArchiveDatesInFeedsTests(TestCase):
+    """What a feed reader sees as `updated` for notices imported from files (issue 12): the
+    author's date, never the import; the feed's own date moves only when an entry's does."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            write_document(
+                root, "revised.md", title="修订的通知", urlname="revised",
+                extra_front_matter="updated: 2023-03-01 10:00:00",
+            )  # fmt: skip
+            write_document(root, "2019-04-05-from-name.md", title="文件名日期", urlname="named",
+                           date=None)  # fmt: skip
+            undated = write_document(root, "undated.md", title="无日期", urlname="undated",
+                                     date=None)  # fmt: skip
+            cls.mtime = dt.datetime(2020, 1, 2, 8, 0, tzinfo=dt.UTC)
+            os.utime(undated, (cls.mtime.timestamp(), cls.mtime.timestamp()))
+            report = import_archive([root])
+        assert not report.errors, report.errors
+
+    def feed(self, url: str) -> tuple[dt.datetime, dict[str, dt.datetime]]:
+        root = ET.fromstring(self.client.get(url).content)
+        entries = {
+            entry.findtext(f"{ATOM}title"): dt.datetime.fromisoformat(
+                entry.findtext(f"{ATOM}updated")
+            )
+            for entry in root.findall(f"{ATOM}entry")
+        }
+        return dt.datetime.fromisoformat(root.findtext(f"{ATOM}updated")), entries
+
+    def test_entries_carry_the_files_dates_not_the_import_time(self) -> None:
+        feed_updated, updated = self.feed(reverse("notices:feed-atom"))
+        self.assertEqual(updated["修订的通知"], dt.datetime(2023, 3, 1, 10, tzinfo=SHANGHAI))
+        self.assertEqual(updated["文件名日期"], dt.datetime(2019, 4, 5, tzinfo=SHANGHAI))
+        self.assertEqual(updated["无日期"], self.mtime)
+        imported = set(Notice.objects.values_list("imported_at", flat=True))
+        self.assertFalse(imported & set(updated.values()))
+        self.assertEqual(feed_updated, dt.datetime(2023, 3, 1, 10, tzinfo=SHANGHAI))
+
+    def test_an_edit_moves_its_entry_and_the_feed(self) -> None:
+        notice = Notice.objects.get(urlname="named")
+        notice.mark_edited()  # what the admin's save does when a field changed
+        notice.save()
+        feed_updated, updated = self.feed(reverse("notices:feed-atom"))
+        self.assertEqual(updated["文件名日期"], notice.edited_at)
+        self.assertEqual(feed_updated, notice.edited_at)
+        self.assertEqual(updated["修订的通知"], dt.datetime(2023, 3, 1, 10, tzinfo=SHANGHAI))
+
+    def test_an_empty_feed_is_dated_by_the_last_change_not_now(self) -> None:
+        changed = dt.datetime(2024, 6, 1, 12, tzinfo=dt.UTC)
+        DataVersion.objects.update(token="quiet", changed_at=changed)
+        url = reverse("notices:search-atom") + "?q=" + quote("不存在的词语")
+        feed_updated, updated = self.feed(url)
+        self.assertEqual(updated, {})
+        self.assertEqual(feed_updated, changed)
+        rss = ET.fromstring(self.client.get(url.replace("atom", "rss")).content)
+        self.assertEqual(rss.findtext("channel/lastBuildDate"), "Sat, 01 Jun 2024 12:00:00 +0000")

@@ -48,6 +48,9 @@ URL_TEMPLATES = {
     "search-atom": "/search/atom.xml",
     "search-rss": "/search/rss.xml",
     "opensearch": "/opensearch.xml",
+    "favicon": "/favicon.ico",
+    "facet": "/facets/{}/",
+    "openapi": "/api/openapi.yaml",
 }
 LIST_PARAMS = (
     "year", "month", "since", "until", "page", "tag", "category", "site", "q", "sort",

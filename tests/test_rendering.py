@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import importlib
 from html.parser import HTMLParser
+from types import SimpleNamespace
 from unittest import TestCase
+
+from django.test import TestCase as DjangoTestCase
 
 from notices.models import Notice
 from notices.rendering import (
@@ -269,3 +273,85 @@ class SummaryTests(TestCase):
         notice = Notice(body="见 {% post_link open-day %}", source_url="", extra={})
         notice.render(resolve_post={"open-day": "开放日通知"}.get)
         self.assertIn(">开放日通知</a>", notice.body_html)
+
+
+class OpeningLineTests(TestCase):
+    """Summaries start at the first real line: a list shows two lines of them (issue 12)."""
+
+    def summary(self, body: str, extra: dict | None = None) -> str:
+        return summarize(render_body(body), extra or {})
+
+    def test_addresses_greetings_and_bare_words_are_skipped(self) -> None:
+        cases = {
+            "各学院、各部门：\n为做好寒假工作，现将有关事项通知如下：\n一、放假时间": (
+                "为做好寒假工作，现将有关事项通知如下： 一、放假时间"
+            ),
+            "全校师生：\n\n根据上级要求，图书馆闭馆一天。": "根据上级要求，图书馆闭馆一天。",
+            "各区县教育局，市直各学校：\n考试报名即将开始。": "考试报名即将开始。",
+            "尊敬的用户：<br>系统将于今晚维护。": "系统将于今晚维护。",
+            "通知\n\n各位老师、同学们：\n\n大家好！\n\n明天停电。": "明天停电。",
+            "亲爱的同学们，\n\n开学典礼改在礼堂。": "开学典礼改在礼堂。",
+            "Dear all,\n\nThe lab is closed on Friday.": "The lab is closed on Friday.",
+            "**各学院、各部门：**\n\n请按时报送材料。": "请按时报送材料。",
+        }
+        for body, expected in cases.items():
+            with self.subTest(body):
+                self.assertEqual(self.summary(body), expected)
+
+    def test_sentences_and_fields_ending_in_a_colon_are_kept(self) -> None:
+        cases = {
+            "现将有关事项通知如下：\n一、时间": "现将有关事项通知如下： 一、时间",
+            "时间：2023年1月5日\n地点：礼堂": "时间：2023年1月5日 地点：礼堂",
+            "根据学校安排，请各学院注意：\n按时报送。": "根据学校安排，请各学院注意： 按时报送。",
+            "通知栏目更新了十条消息。": "通知栏目更新了十条消息。",
+            "Hi, this is the lab calendar.": "Hi, this is the lab calendar.",
+        }
+        for body, expected in cases.items():
+            with self.subTest(body):
+                self.assertEqual(self.summary(body), expected)
+
+    def test_a_body_that_is_only_an_address_keeps_it(self) -> None:
+        self.assertEqual(self.summary("各位老师："), "各位老师：")
+
+    def test_the_lead_before_the_marker_skips_its_address_too(self) -> None:
+        body = "各学院：\n\n开放日定于周六。\n\n<!-- more -->\n\n详细日程。"
+        self.assertEqual(self.summary(body), "开放日定于周六。")
+
+    def test_front_matter_excerpt_is_kept_as_written(self) -> None:
+        self.assertEqual(self.summary("正文。", {"excerpt": "各学院：请注意"}), "各学院：请注意")
+
+    def test_only_the_start_of_a_long_body_is_read(self) -> None:
+        body = "各学院：\n\n" + "长句子。" * 50_000
+        summary = self.summary(body)
+        self.assertTrue(summary.startswith("长句子。"))
+        self.assertEqual(len(summary), SUMMARY_LENGTH)
+
+
+class SummaryMigrationTests(DjangoTestCase):
+    """Notices imported before issue 12 get the new summary without a re-import."""
+
+    def test_the_migration_rewrites_old_summaries_and_renews_the_cache(self) -> None:
+        from django.apps import apps
+        from django.db import connection
+
+        from notices.caching import bump_data_version
+        from notices.models import DataVersion
+        from tests.helpers import make_notice
+
+        migration = importlib.import_module("notices.migrations.0009_summaries_skip_salutations")
+        plain = make_notice(body="各学院、各部门：\n\n图书馆周六闭馆。", source_url="")
+        lead = make_notice(
+            body="各位老师：\n\n开放日定于周六。\n\n<!-- more -->\n\n日程。", source_url=""
+        )
+        written = make_notice(body="各位：\n\n正文。", extra={"description": "各位：摘要"})
+        Notice.objects.filter(pk__in=[plain.pk, lead.pk]).update(summary="各学院、各部门： 旧")
+        bump_data_version()
+        token = DataVersion.objects.get().token
+
+        migration.summarize_again(apps, SimpleNamespace(connection=connection))
+
+        summaries = dict(Notice.objects.values_list("pk", "summary"))
+        self.assertEqual(summaries[plain.pk], "图书馆周六闭馆。")
+        self.assertEqual(summaries[lead.pk], "开放日定于周六。")
+        self.assertEqual(summaries[written.pk], "各位：摘要")
+        self.assertNotEqual(DataVersion.objects.get().token, token)

@@ -600,3 +600,85 @@ class BackendEqualityTests(TestCase):
                     self.assertEqual(on_postgres, on_sqlite)
                     checked += 1
         self.assertGreater(checked, 300)
+
+
+class ExactScriptRankingTests(TestCase):
+    """A query typed in Traditional script finds what its Simplified form finds, and puts the
+    notices that hold it as typed first: title, then body (issue 12)."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        day = dt.timedelta(days=1)
+        start = dt.datetime(2023, 5, 1, 9, tzinfo=SHANGHAI)
+        # Newest first would put the folded matches first: they are the newer ones.
+        cls.exact_body = make_notice(
+            title="社团活动安排", body="本周举行一場兩個小時的交流會。", date=start
+        )
+        cls.exact_title = make_notice(
+            title="成立三個小組的決定", body="各組名單見附件。", date=start + day
+        )
+        cls.folded = [
+            make_notice(
+                title=f"第{i}期讲座" if i % 2 else f"一个小时讲座第{i}期",
+                body="讲座时长一个小时，请提前入场。",
+                date=start + (i + 2) * day,
+            )
+            for i in range(8)
+        ]
+        cls.folded_titles = {n.id for n in cls.folded if "个小" in n.title}
+
+    def ranked(self, query: str) -> list[int]:
+        results = search_notices(query)
+        return [notice.id for notice in results[0 : results.count()]]
+
+    def assert_exact_first(self, ranked: list[int]) -> None:
+        self.assertEqual(ranked[:2], [self.exact_title.id, self.exact_body.id])
+        # Then the folded matches, title matches before body matches.
+        self.assertEqual(set(ranked[2:6]), self.folded_titles)
+
+    def test_the_notices_written_as_typed_come_first(self) -> None:
+        ranked = self.ranked("個小")
+        self.assert_exact_first(ranked)
+        self.assertEqual(set(ranked), set(self.ranked("个小")))  # recall is the same
+
+    def test_the_order_holds_past_the_rank_limit(self) -> None:
+        with mock.patch.object(search, "RANK_LIMIT", 3):
+            ranked = self.ranked("個小")
+            filtered = search_notices("個小", Notice.objects.filter(site="青岚大学"))
+            filtered_ranked = [n.id for n in filtered[0:20]]
+        self.assert_exact_first(ranked)
+        self.assertEqual(filtered_ranked, ranked)
+        self.assertEqual(len(ranked), 10)
+
+    def test_past_the_body_limit_only_titles_are_compared(self) -> None:
+        with (
+            mock.patch.object(search, "RANK_LIMIT", 3),
+            mock.patch.object(search, "EXACT_BODY_LIMIT", 5),
+        ):
+            ranked = self.ranked("個小")
+        self.assertEqual(ranked[0], self.exact_title.id)
+        self.assertEqual(set(ranked[1:5]), self.folded_titles)
+        self.assertEqual(len(ranked), 10)
+
+    def test_simplified_queries_keep_their_order(self) -> None:
+        ranked = self.ranked("个小")
+        # Title matches first, as before: the exact title match is one of them.
+        self.assertEqual(set(ranked[:5]), self.folded_titles | {self.exact_title.id}, ranked)
+
+    def test_every_term_must_be_as_typed(self) -> None:
+        when = dt.datetime(2024, 1, 1, tzinfo=SHANGHAI)
+        both = make_notice(title="讲座通知", body="两場兩個小時的讲座。", date=when)
+        partly = make_notice(  # 個小 as typed, 讲座 only once folded (講座)
+            title="講座通知", body="两場兩個小時的講座。", date=when + dt.timedelta(days=1)
+        )
+        ranked = self.ranked("個小 讲座")
+        self.assertEqual(ranked[0], both.id)
+        self.assertIn(partly.id, ranked[1:])
+
+    def test_the_typed_form_is_kept_only_when_it_differs(self) -> None:
+        self.assertEqual(parse_query("個小").included[0].typed, ("個小",))
+        self.assertEqual(parse_query("个小").included[0].typed, ())
+        self.assertEqual(parse_query("ＰＤＦ").included[0].typed, ())
+        self.assertFalse(parse_query("个小 通知").folds)
+        self.assertTrue(parse_query("個小 通知").folds)
+        self.assertEqual(parse_query("個小").terms, parse_query("个小").terms)  # same matches
