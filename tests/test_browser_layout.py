@@ -20,6 +20,9 @@ from tests.test_views_reading import add_notice, build_reading_archive, when
 
 GRADUATE = ("blgc.edu.cn", "北岭工程大学", "研究生院")
 MISSING_IMAGE = "https://img.blgc.example/campus-map.png"
+# Scraped pages often leave an image's file name as its alt text: one long unbreakable word.
+MISSING_PHOTO = "https://img.blgc.example/photo.jpeg"
+PHOTO_ALT = "46393220_2312772722070595_5941123252901380096_n_campus_photo.jpeg"
 NAMES = ["韩怡", "李明远", "王芳", "欧阳明月", "张伟", "陈静"]
 REMARK = "复试时请携带本人身份证原件、学生证及相关证明材料，按时到达指定考场。"
 
@@ -34,6 +37,7 @@ def long_notice_body() -> str:
         "各学院、各位考生：\n\n"
         "根据教育部有关文件精神，结合我校实际，现将2023年硕士研究生复试工作安排通知如下。\n\n"
         f"![校园地图]({MISSING_IMAGE})\n\n"
+        f"![{PHOTO_ALT}]({MISSING_PHOTO})\n\n"
         f"## 一、复试时间\n\n{section}\n\n"
         "## 二、复试名单\n\n"
         f"| 序号 | 姓名 | 专业 | 类别 | 初试成绩 | 备注 |\n|---|---|---|---|---|---|\n{rows}\n\n"
@@ -301,17 +305,32 @@ class LayoutBrowserTests(ChromiumTestCase):
 
     def test_a_broken_remote_image_shows_a_box_with_its_alt_text(self) -> None:
         context, page = self.open(375)
-        context.route(MISSING_IMAGE, lambda route: route.fulfill(status=404, body="gone"))
+        for address in (MISSING_IMAGE, MISSING_PHOTO):
+            context.route(address, lambda route: route.fulfill(status=404, body="gone"))
         page.goto(self.live_server_url + self.notice.get_absolute_url())
         page.locator(".notice-body").scroll_into_view_if_needed()  # the image loads lazily
-        box = page.locator(".notice-body .image-missing")
+        box = page.locator(".notice-body .image-missing").first
         box.wait_for()
         self.assertEqual(box.inner_text().strip(), "校园地图")
         size = box.bounding_box()
         self.assertGreaterEqual(size["width"], 100)
         self.assertGreaterEqual(size["height"], 40)
         self.assertNotEqual(box.evaluate("el => getComputedStyle(el).borderTopStyle"), "none")
+        # A file name as alt text wraps inside its box instead of widening the page.
+        page.locator(".notice-body .image-missing").nth(1).wait_for()
+        self.assertIn(PHOTO_ALT, page.locator(".notice-body .image-missing").nth(1).inner_text())
+        self.assert_fits_width(page)
         page.screenshot(path=str(ARTIFACTS / "notice-missing-image-375.png"))  # the first screen
+
+    def test_a_neighbour_with_a_long_latin_title_stays_inside_a_phone_screen(self) -> None:
+        add_notice(
+            "stack-notes", "archlinux+nginx+php-fpm+mysql+pptpd+freeradius+redis+memcached",
+            when(2023, 3, 21), site="北岭工程大学", domain="blgc.edu.cn",
+        )  # fmt: skip
+        _context, page = self.open(375)
+        page.goto(self.live_server_url + self.notice.get_absolute_url())
+        self.assertIn("freeradius", page.locator(".notice-nav .newer").inner_text())
+        self.assert_fits_width(page)
 
     def test_the_favicon_is_linked_and_served(self) -> None:
         _context, page = self.open(1280)
