@@ -47,6 +47,11 @@ class CategoryQuerySet(models.QuerySet):
         clone._labelled = True
         return clone
 
+    def with_children(self) -> CategoryQuerySet:
+        """Each row with `child_count` and `first_child_name`: what label_categories() needs
+        to name a domain by its only sub-category, in the same query."""
+        return self.annotate(child_count=Count("children"), first_child_name=Min("children__name"))
+
     def _clone(self) -> CategoryQuerySet:
         clone = super()._clone()
         clone._labelled = self._labelled
@@ -160,14 +165,19 @@ def label_categories(categories: Iterable[Category]) -> None:
     ]
     if not domains:
         return
-    only_child = {
-        parent_id: name
-        for parent_id, count, name in Category.objects.filter(parent__in=domains)
-        .order_by()
-        .values_list("parent_id")
-        .annotate(count=Count("id"), name=Min("name"))
-        if count == 1
-    }
+    # with_children() rows carry their children's count and first name: no query for them.
+    counted = [c for c in domains if hasattr(c, "child_count")]
+    only_child = {c.id: c.first_child_name for c in counted if c.child_count == 1}
+    uncounted = [c for c in domains if not hasattr(c, "child_count")]
+    if uncounted:
+        only_child |= {
+            parent_id: name
+            for parent_id, count, name in Category.objects.filter(parent__in=uncounted)
+            .order_by()
+            .values_list("parent_id")
+            .annotate(count=Count("id"), name=Min("name"))
+            if count == 1
+        }
     rest = [c for c in domains if c.id not in only_child]
     sites: dict[str, dict[str, int]] = {}
     if rest:
@@ -195,9 +205,10 @@ def label_categories(categories: Iterable[Category]) -> None:
 def label_trails(categories: list[Category]) -> None:
     """Give each category its `trail`: its ancestors and itself as readers name them, from
     the root, leaving out an ancestor labelled like the next one (a domain standing for its
-    only sub-category: 南洋大学 > 南洋大学). At most three queries for all of them."""
+    only sub-category: 南洋大学 > 南洋大学). At most two queries for all of them."""
     wanted = {path for category in categories for path in category.ancestor_paths()}
-    by_path = {c.path: c for c in Category.objects.filter(path__in=wanted)} if wanted else {}
+    ancestors = Category.objects.filter(path__in=wanted).with_children() if wanted else []
+    by_path = {c.path: c for c in ancestors}
     label_categories([*by_path.values(), *categories])
     for category in categories:
         chain = [by_path[p] for p in category.ancestor_paths() if p in by_path] + [category]

@@ -147,7 +147,7 @@ def notice_list(request: HttpRequest) -> HttpResponse:
 def category_detail(request: HttpRequest, path: str) -> HttpResponse:
     category = category_or_404(path)
     filters = NoticeFilters.from_params(request.GET, category=category)
-    label_trails([category])  # breadcrumbs named as readers know the categories
+    _label_trails_cached(request, [category])  # breadcrumbs named as readers know them
     return render_notice_list(
         request,
         "notices/category_detail.html",
@@ -472,7 +472,7 @@ def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
     if wants_json(request):
         return json_response(notice_detail_json(request, notice))
     categories = list(notice.categories.all())
-    label_trails(categories)  # labels and trails of every category the notice is filed under
+    _label_trails_cached(request, categories)
     category_trail = categories[0].trail if categories else []
     published = Notice.objects.published().only("urlname", "title", "date")
     # The outer date bound lets the (date, id) index seek; the OR alone scans (issue 5).
@@ -507,6 +507,23 @@ def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
             **highlighted,
         },
     )
+
+
+def _label_trails_cached(request: HttpRequest, categories: list[Category]) -> None:
+    """label_trails() of the categories a page names, kept per data version: labels and trails
+    change only with a write, and computing them was two of a detail page's queries."""
+
+    def compute() -> dict[int, list[Category]]:
+        label_trails(categories)
+        return {category.id: category.trail for category in categories}
+
+    if not categories:
+        return
+    trails = cached("category-trails", sorted(c.id for c in categories), compute, request=request)
+    for category in categories:
+        *ancestors, leaf = trails[category.id]
+        category._label = getattr(leaf, "_label", None)
+        category._trail = [*ancestors, category]
 
 
 @require_safe
