@@ -109,7 +109,7 @@ def notice_json(request: HttpRequest, notice: Notice) -> dict[str, Any]:
         "source_url": notice.source_url,
         "summary": notice.summary,
         "categories": [
-            {"name": c.name, "full_name": c.full_name, "path": c.path,
+            {"name": c.name, "label": c.label, "full_name": c.full_name, "path": c.path,
              "url": request.build_absolute_uri(c.get_absolute_url())}
             for c in notice.categories.all()
         ],

@@ -176,6 +176,7 @@ class NoticeJsonTests(ApiTestCase):
         )
         self.assertEqual(data["old_addresses"], ["/2022/06/20/exam.html"])
         self.assertEqual([c["path"] for c in data["categories"]], ["qinglan-edu-cn/青岚大学"])
+        self.assertEqual([c["label"] for c in data["categories"]], ["青岚大学"])
         self.assertEqual([t["name"] for t in data["tags"]], ["考试", "通知"])
 
     def test_a_notice_without_updated_gives_null(self) -> None:
