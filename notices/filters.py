@@ -40,8 +40,7 @@ from django.utils.translation import pgettext
 from taggit.models import Tag
 
 from notices.models import Category, Notice, TaggedNotice, label_categories
-from notices.sorting import by_name as by_name_key
-from notices.sorting import name_key
+from notices.sorting import name_key, sorted_by_name
 
 FILTER_PARAMS = ("category", "tag", "site", "year", "month", "since", "until")
 # Not filters, and not carried into filter links: a changed filter starts again at page 1.
@@ -393,7 +392,7 @@ def facet_values(
     else:
         raise Http404("No such facet.")
     if by_name:
-        rows = by_name_key(rows, lambda row: row["label"])
+        rows = sorted_by_name(rows, lambda row: row["label"])
     return rows, cut
 
 

@@ -22,5 +22,5 @@ def name_key(name: str) -> tuple[tuple[str, ...], str]:
     return tuple(part for part in syllables if part), name
 
 
-def by_name(items: Iterable[T], name: Callable[[T], str]) -> list[T]:
+def sorted_by_name(items: Iterable[T], name: Callable[[T], str]) -> list[T]:
     return sorted(items, key=lambda item: name_key(name(item)))

@@ -68,7 +68,7 @@ from notices.serializers import (
     result_ids,
     wants_json,
 )
-from notices.sorting import by_name as sorted_by_name
+from notices.sorting import sorted_by_name
 from notices.toc import outline
 
 RELATED_COUNT = 5

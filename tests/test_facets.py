@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from notices.models import Category
-from notices.sorting import by_name
+from notices.sorting import sorted_by_name
 from tests.test_browser import CHROMIUM, ChromiumTestCase
 from tests.test_views_reading import Page, add_notice, build_reading_archive, when
 
@@ -39,7 +39,7 @@ class PinyinOrderTests(FacetTestCase):
     def test_chinese_names_sort_by_pinyin_and_latin_ones_among_them(self) -> None:
         names = ["北京", "白山", "长春", "安徽", "Beijing", "amoy"]
         self.assertEqual(
-            by_name(names, str), ["amoy", "安徽", "白山", "北京", "Beijing", "长春"]
+            sorted_by_name(names, str), ["amoy", "安徽", "白山", "北京", "Beijing", "长春"]
         )  # code point order would be 北京 安徽 白山 长春 after the Latin names
 
     def test_the_indexes_sort_by_pinyin(self) -> None:
