@@ -160,10 +160,7 @@ def page_json(
     """One page of a notice list (or of search results, which add their own keys)."""
 
     def page_link(number: int) -> str:
-        query = known_params(request.GET)
-        query["page"] = str(number)
-        query["format"] = "json"
-        return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        return request.build_absolute_uri(request.path + format_url(request, "json", page=number))
 
     return {
         "count": page.paginator.count,
@@ -178,9 +175,12 @@ def page_json(
     }
 
 
-def format_url(request: HttpRequest, format: str) -> str:
-    """This page's query string (with `?`) in another format, keeping its list parameters."""
+def format_url(request: HttpRequest, format: str, **changes: Any) -> str:
+    """This page's query string (with `?`) in another format, keeping its list parameters
+    (with `changes`, e.g. another page)."""
     query = known_params(request.GET)
+    for key, value in changes.items():
+        query[key] = str(value)
     query["format"] = format
     return f"?{query.urlencode()}"
 

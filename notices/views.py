@@ -11,7 +11,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Exists, Max, OuterRef, Q, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +21,7 @@ from taggit.models import Tag
 
 from notices.caching import cached, queryset_key, request_version
 from notices.filters import (
+    DROPPED_PARAMS,
     FACET_PAGE_LIMIT,
     NoticeFilters,
     category_or_404,
@@ -699,13 +700,10 @@ def search(request: HttpRequest) -> HttpResponse:
     feed_params = known_params(request.GET)
     for key in ("page", "format", "sort"):
         feed_params.pop(key, None)
-    sort_links = []
-    for value, label in ((s, SORT_LABELS[s]) for s in SEARCH_SORTS):
-        params = known_params(request.GET)
-        params.pop("page", None)
-        params.pop("format", None)
-        params["sort"] = value
-        sort_links.append({"value": value, "label": label, "query": params.urlencode()})
+    sort_links = [
+        {"value": value, "label": SORT_LABELS[value], "query": _sorted_query(request.GET, value)}
+        for value in SEARCH_SORTS
+    ]
     return render(
         request,
         "notices/search.html",
@@ -728,6 +726,15 @@ def search(request: HttpRequest) -> HttpResponse:
             "feed_rss": reverse("notices:search-rss") + f"?{feed_params.urlencode()}",
         },
     )
+
+
+def _sorted_query(params: QueryDict, order: str) -> str:
+    """The query string of this page in another order, from its first page, as HTML."""
+    query = known_params(params)
+    for key in DROPPED_PARAMS:
+        query.pop(key, None)
+    query["sort"] = order
+    return query.urlencode()
 
 
 @require_safe
@@ -785,13 +792,7 @@ def facet_detail(request: HttpRequest, facet: str) -> HttpResponse:
     for value in values:
         value["list_url"] = f"{target}?{value['query']}"
     here = facet_page_query(filters)
-    sort_query = {}
-    for order in ("count", "name"):
-        links = known_params(params)
-        for key in ("page", "format"):
-            links.pop(key, None)
-        links["sort"] = order
-        sort_query[order] = links.urlencode()
+    sort_query = {order: _sorted_query(params, order) for order in ("count", "name")}
     data = {
         "facet": facet,
         "sort": "name" if by_name else "count",
