@@ -924,8 +924,12 @@ def skip_opening(html: str) -> str:
         if lines > _OPENING_LINES or not _says_nothing(line):
             break
         start = position
-    # A body that is nothing but an address keeps it: better than an empty summary.
-    return html[start:] if start and plain_text(html[start:]) else html
+    if not start:
+        return html
+    # A body that is nothing but an address keeps it: better than an empty summary. Text in
+    # the next stretch answers at once; only a body without any there is stripped whole.
+    rest = html[start:]
+    return rest if plain_text(rest[:_OPENING_HTML]) or plain_text(rest) else html
 
 
 def excerpt(html: str, length: int = 140) -> str:
