@@ -355,11 +355,12 @@ def facet_counts(
     more: dict[str, bool] = {}
     periods = _period_values(notices, filters)
     total = sum(value["count"] for value in periods)
+    notice_ids = _notice_ids(notices)
     values["sites"], more["sites"] = _site_facet(notices, filters, limit)
     values["categories"], more["categories"] = _category_facet(
-        _notice_ids(notices), filters, max(limit, CATEGORY_FACET_LIMIT), mirrors=values["sites"]
+        notice_ids, filters, max(limit, CATEGORY_FACET_LIMIT), mirrors=values["sites"]
     )
-    values["tags"], more["tags"] = _tag_facet(_notice_ids(notices), filters, limit)
+    values["tags"], more["tags"] = _tag_facet(notice_ids, filters, limit)
     values["years"] = [] if filters.year else periods
     if filters.year:
         values["months"] = [] if filters.month else periods

@@ -53,16 +53,19 @@ def outline(body_html: str) -> Outline:
     (empty, and the body unchanged, when it has fewer than MIN_HEADINGS headings)."""
     long = len(body_html) >= LONG_BODY_CHARS
     body_html = _scrolling_tables(body_html)
-    headings = [m for m in islice(_HEADING.finditer(body_html), MAX_ENTRIES) if _heading_text(m[3])]
+    headings = [
+        (match, text)
+        for match in islice(_HEADING.finditer(body_html), MAX_ENTRIES)
+        if (text := _heading_text(match[3]))
+    ]
     if len(headings) < MIN_HEADINGS:
         return Outline(mark_safe(body_html), [], long)
-    top = min(int(m[1]) for m in headings)
+    top = min(int(match[1]) for match, _ in headings)
     used: set[str] = set()
     entries: list[TocEntry] = []
     parts: list[str] = []
     position = 0
-    for number, match in enumerate(headings, start=1):
-        text = _heading_text(match[3])
+    for number, (match, text) in enumerate(headings, start=1):
         anchor = _unique(f"toc-{slugify(text, allow_unicode=True)[:SLUG_CHARS] or number}", used)
         entries.append(TocEntry(anchor, text, int(match[1]) - top))
         attributes = _ID_ATTRIBUTE.sub("", match[2])
