@@ -1,19 +1,27 @@
 # Two commands for a newcomer: `make run` (set up, import archive/, serve) and `make test`.
-PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+# The first of the supported Pythons (3.11 to 3.13) that runs: a pyenv shim can exist for a
+# version that is not active, so `command -v` alone is not enough.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
+	$$p -c 'import sys; assert (3, 11) <= sys.version_info < (3, 14)' 2>/dev/null \
+	&& { command -v $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test test-postgres bench lint clean
+.PHONY: setup run test test-postgres bench lint lock clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every package at the version and hash requirements.lock names (made by `make lock`), then
+# the project itself; pip check fails if pyproject.toml asks for something the lock lacks.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 run: setup
@@ -25,7 +33,8 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# Not part of `make test`: figures, not assertions (issue 5). `make bench N=20000`;
+# Not part of `make test`: figures, not assertions (issues 5, 13). `make bench N=20000`, or
+# `make bench N="10000 100000 300000"` for one table with a column per N;
 # DATABASE_URL=postgres://… benches PostgreSQL (a scratch database it creates and drops).
 bench: setup
 	$(BIN)/python bench/run.py $(N)
@@ -33,6 +42,13 @@ bench: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# After changing a pin in pyproject.toml: one lock for every supported Python and platform,
+# resolved by uv, installed by plain pip (a newcomer needs no extra tool).
+lock: setup
+	$(BIN)/python -m pip install --quiet uv==0.13.8
+	$(BIN)/uv pip compile pyproject.toml --extra test --universal --generate-hashes \
+		--python-version 3.11 --quiet -o requirements.lock
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm test-artifacts

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -47,7 +48,7 @@ class ReadingWhileImportingTests(TransactionTestCase):
                 self.assertEqual(collected.returncode, 0, collected.stderr)
                 port = free_port()
                 server = subprocess.Popen(
-                    [str(Path(settings.BASE_DIR) / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py",
+                    [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py",
                      "config.wsgi"],
                     cwd=settings.BASE_DIR,
                     env={**production, "GUNICORN_BIND": f"127.0.0.1:{port}",
