@@ -14,13 +14,13 @@ PORT ?= 8000
 
 setup: $(STAMP)
 
-# Every package at the version and hash requirements.lock names (made by `make lock`), then
-# the project itself; pip check fails if pyproject.toml asks for something the lock lacks.
+# Every package at the version and hash requirements.lock names (made by `make lock` from
+# pyproject.toml's pins). The project itself runs from this folder and is not installed;
+# tests/test_dependencies.py fails if the lock and pyproject.toml disagree.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
