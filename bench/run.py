@@ -50,7 +50,6 @@ from urllib.parse import urlencode
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))  # run as a script from anywhere: the project is importable
 PYTHON = sys.executable
-PORTS = range(8250, 8300)
 LANGUAGE_HEADER = "Accept-Language: zh-hans"
 SEARCH_KINDS = ("1 char", "2 chars", "3 chars", "4 chars", "mixed")
 # The list pages whose first view after a write is measured (counts and facets, issue 13).
@@ -403,22 +402,19 @@ def database_bytes() -> int:
     return sum(os.path.getsize(f"{name}{s}") for s in ("", "-wal") if os.path.exists(f"{name}{s}"))
 
 
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise SystemExit("no free port in 8250-8299 for gunicorn")
-
-
 def run_wrk(env: dict[str, str], urls: dict[str, str], seconds: int) -> dict[str, Any]:
     if not shutil.which("wrk"):
         return {"available": False, "why": "wrk is not installed (apt-get install wrk)"}
-    port = free_port()
+    # A socket the OS gave a free port, handed to gunicorn: no probe-then-bind race.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
     server = subprocess.Popen(
         [str(Path(PYTHON).parent / "gunicorn"), "-c", str(BASE_DIR / "gunicorn.conf.py"),
-         "--bind", f"127.0.0.1:{port}", "--workers", "2", "config.wsgi"],
+         "--bind", f"fd://{sock.fileno()}", "--workers", "2", "config.wsgi"],
         env=env, cwd=BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        pass_fds=[sock.fileno()],
     )  # fmt: skip
     results: dict[str, Any] = {"available": True, "port": port, "workers": 2}
     try:
@@ -441,6 +437,7 @@ def run_wrk(env: dict[str, str], urls: dict[str, str], seconds: int) -> dict[str
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+        sock.close()
     return results
 
 

@@ -93,13 +93,12 @@ class ScratchDatabase:
         return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def free_port(ports: range = range(8200, 8250)) -> int:
-    """A free loopback port in the range this project's hardening work may use."""
-    for port in ports:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {ports}")
+def listening_socket() -> socket.socket:
+    """A loopback socket already bound (to a port the OS chooses) and listening, for a server
+    started as `gunicorn --bind fd://N`: probing for a free port and binding it later raced
+    with anything else starting at the same moment."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock

@@ -104,7 +104,7 @@ class ChromiumTestCase(StaticLiveServerTestCase):
     "browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)",
 )
 class BrowserTests(ChromiumTestCase):
-    port = 8117  # this helper's port range (TEAM.md); 127.0.0.1 only
+    port = 0  # chosen by the OS when the live server binds: never taken by another run
 
     def setUp(self) -> None:
         build_reading_archive()

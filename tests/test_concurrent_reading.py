@@ -17,7 +17,7 @@ from django.conf import settings
 from django.test import TransactionTestCase
 
 from notices.generator import write_archive
-from tests.scratch_database import ScratchDatabase, free_port
+from tests.scratch_database import ScratchDatabase, listening_socket
 
 
 class ReadingWhileImportingTests(TransactionTestCase):
@@ -46,13 +46,15 @@ class ReadingWhileImportingTests(TransactionTestCase):
                     timeout=300,
                 )
                 self.assertEqual(collected.returncode, 0, collected.stderr)
-                port = free_port()
+                sock = listening_socket()
+                port = sock.getsockname()[1]
                 server = subprocess.Popen(
                     [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py",
                      "config.wsgi"],
                     cwd=settings.BASE_DIR,
-                    env={**production, "GUNICORN_BIND": f"127.0.0.1:{port}",
+                    env={**production, "GUNICORN_BIND": f"fd://{sock.fileno()}",
                          "WEB_CONCURRENCY": "2"},
+                    pass_fds=[sock.fileno()],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )  # fmt: skip
@@ -61,6 +63,7 @@ class ReadingWhileImportingTests(TransactionTestCase):
                 finally:
                     server.terminate()
                     server.wait(timeout=30)
+                    sock.close()
         self.assertGreaterEqual(len(statuses), 20, "too few requests overlapped the import")
         self.assertEqual({status for _, status in statuses}, {200}, statuses[:20])
 
