@@ -6,7 +6,7 @@
         --database-url postgres://postgres@127.0.0.1:5433/x --cluster "15 nbfault"
 
 Serves a database of --initial generated notices with gunicorn (gunicorn.conf.py, 127.0.0.1, a
-port in 8200-8249) and, for --seconds, runs --clients client threads over a mix of list pages,
+port the OS chooses) and, for --seconds, runs --clients client threads over a mix of list pages,
 detail pages, tag/category pages and searches (2-4 character Chinese words, phrases, Latin,
 words with no hits) while `import_notices` writes another --import notices (re-imported with
 --overwrite whenever it finishes early). Loopback only, bounded in time.
@@ -28,7 +28,6 @@ import hashlib
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,20 +42,10 @@ from urllib.parse import quote
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-PORTS = range(8200, 8250)
+from serving import gunicorn  # noqa: E402  (bench/, next to this script)
+
 SEARCHES = ["通知", "招生", "奖学金", "疫情防控", "关于做好", "放假安排", "学院 通知", "student",
             "2021", "不存在的词语组合", "考试 安排", "公示"]  # fmt: skip
-
-
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit("no free port in 8200-8249")
 
 
 class Database:
@@ -135,18 +124,8 @@ def main() -> int:
             for command in setup:
                 if manage(*command).wait():
                     raise SystemExit(f"{command[0]} failed")
-            port = free_port()
-            server = subprocess.Popen(
-                [str(BASE_DIR / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py", "config.wsgi"],
-                env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}",
-                     "WEB_CONCURRENCY": str(args.workers)},
-                cwd=BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            try:
-                return run_load(args, port, tmp, manage)
-            finally:
-                server.send_signal(signal.SIGTERM)
-                server.wait(timeout=60)
+            with gunicorn(env, args.workers) as base:
+                return run_load(args, base, tmp, manage)
         finally:
             if args.cluster:
                 subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect",
@@ -154,8 +133,7 @@ def main() -> int:
             database.drop()
 
 
-def run_load(args, port: int, tmp: Path, manage) -> int:
-    base = f"http://127.0.0.1:{port}"
+def run_load(args, base: str, tmp: Path, manage) -> int:
     wait_until_up(base)
     details = [hashlib.md5(f"1:{i}".encode(), usedforsecurity=False).hexdigest()
                for i in range(args.initial)]  # fmt: skip

@@ -33,8 +33,6 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +47,8 @@ from urllib.parse import urlencode
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))  # run as a script from anywhere: the project is importable
+from serving import gunicorn  # noqa: E402  (bench/, next to this script)
+
 PYTHON = sys.executable
 LANGUAGE_HEADER = "Accept-Language: zh-hans"
 SEARCH_KINDS = ("1 char", "2 chars", "3 chars", "4 chars", "mixed")
@@ -405,20 +405,8 @@ def database_bytes() -> int:
 def run_wrk(env: dict[str, str], urls: dict[str, str], seconds: int) -> dict[str, Any]:
     if not shutil.which("wrk"):
         return {"available": False, "why": "wrk is not installed (apt-get install wrk)"}
-    # A socket the OS gave a free port, handed to gunicorn: no probe-then-bind race.
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [str(Path(PYTHON).parent / "gunicorn"), "-c", str(BASE_DIR / "gunicorn.conf.py"),
-         "--bind", f"fd://{sock.fileno()}", "--workers", "2", "config.wsgi"],
-        env=env, cwd=BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        pass_fds=[sock.fileno()],
-    )  # fmt: skip
-    results: dict[str, Any] = {"available": True, "port": port, "workers": 2}
-    try:
-        base = f"http://127.0.0.1:{port}"
+    results: dict[str, Any] = {"available": True, "workers": 2}
+    with gunicorn(env, workers=2) as base:
         for _ in range(100):
             try:
                 urllib.request.urlopen(base + urls["home"], timeout=2).read()
@@ -434,10 +422,6 @@ def run_wrk(env: dict[str, str], urls: dict[str, str], seconds: int) -> dict[str
                 capture_output=True, text=True, check=True,
             ).stdout  # fmt: skip
             results[label] = parse_wrk(output)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-        sock.close()
     return results
 
 
