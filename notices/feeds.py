@@ -5,6 +5,7 @@ every reader, and as Atom's `<link rel="via">`."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +32,7 @@ from notices.search import parse_query, search_notices
 from notices.templatetags.notices import url_host
 
 FEED_LENGTH = 30
+_XML_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # Everything a feed reads from the query string (the filters, and `q`/`sort` carried into
 # its link); the cache key keeps only these (issue 11).
 FEED_PARAMS = (*FILTER_PARAMS, *CARRIED_PARAMS)
@@ -190,7 +192,8 @@ class SearchRssFeed(NoticeRssFeed):
     """The newest notices matching a search (`?q=` plus the list filters): subscribe to 奖学金."""
 
     def get_object(self, request: HttpRequest, **kwargs: str) -> dict[str, Any]:
-        query_text = request.GET.get("q", "").strip()
+        # XML 1.0 cannot hold C0 controls (a 500 for ?q=0%1F0); a query never needs them.
+        query_text = _XML_CONTROLS.sub("", request.GET.get("q", "")).strip()
         filters = NoticeFilters.from_params(request.GET)
         link = reverse("notices:search") + "?" + filters.query()
         return {"filters": filters, "query": parse_query(query_text), "title": query_text,

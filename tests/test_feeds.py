@@ -114,6 +114,13 @@ class FeedTests(FeedTestCase):
             with self.subTest(url=url):
                 self.assertEqual(self.client.get(url).status_code, 404)
 
+    def test_a_search_feed_for_a_query_with_control_characters_is_still_xml(self) -> None:
+        # XML 1.0 cannot hold C0 controls: the feed's title quoted them and answered 500.
+        for feed in ("notices:search-atom", "notices:search-rss"):
+            with self.subTest(feed=feed):
+                root = self.parse(reverse(feed) + "?q=" + quote("0\x1f0 通\x1f知"))
+                self.assertIn("0 通知", ET.tostring(root, encoding="unicode"))
+
     def test_hostile_titles_are_escaped_and_bodies_sanitised(self) -> None:
         payload = '<script>alert("x")</script>&<b>'
         add_notice(
