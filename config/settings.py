@@ -101,6 +101,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "notices.middleware.AdminLoginThrottleMiddleware",
     "notices.middleware.DatabaseUnavailableMiddleware",
+    # After CSRF (a stored page gets the reader's token): readers' pages per data version.
+    "notices.middleware.PageCacheMiddleware",
     # Last: it sees a view's 404 before APPEND_SLASH does (old addresses, archive files).
     "notices.old_urls.OldAddressFallbackMiddleware",
 ]
@@ -139,7 +141,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections are kept as on PostgreSQL (CONN_MAX_AGE above): opening one, with its
+    # PRAGMAs, on every request halved the requests/s gunicorn serves (issue 13).
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -152,7 +155,17 @@ if os.environ.get("REDIS_URL"):
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Whole pages are kept too (PageCacheMiddleware): room for a worker's busiest pages
+    # (10-30 KB each, at most 100 KB) beside the counts, rather than the default 300 entries.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 1000},
+        }
+    }
+# Whole pages for readers, per data version (notices.middleware.PageCacheMiddleware). Off in
+# tests, which read each view's context; the page cache's own tests turn it on.
+NOTICES_PAGE_CACHE = env_bool("NOTICES_PAGE_CACHE", not TESTING)
 # Admin login failures must be counted once for every worker and app server (issue 11):
 # Redis when there is one, else a table in the database (created by migration 0008; after
 # switching from Redis to none, run `manage.py createcachetable`). Many entries allowed, so a
@@ -200,10 +213,10 @@ NOTICES_ARCHIVE_DIR = Path(os.environ.get("NOTICES_ARCHIVE_DIR", BASE_DIR / "arc
 # Naive dates in front matter are wall-clock times in this zone.
 NOTICES_ARCHIVE_TZ = os.environ.get("NOTICES_ARCHIVE_TZ", "Asia/Shanghai")
 NOTICES_PAGE_SIZE = 20
-# Processes that read, parse and render ahead of the importing one (0: none; issue 5). They
-# cost about a third more CPU in all (pickling), so they pay only with cores to spare: none on
-# 2 cores (the database and the web workers need them), up to 4 on larger machines.
-_SPARE_CORES = (os.cpu_count() or 2) - 2
+# Processes that read, parse, render and tokenise for search ahead of the importing one (0:
+# none; issues 5 and 13), which then only writes: one on 2 cores, up to 4 on larger machines,
+# none on one core (where they would only add the cost of handing the results back).
+_SPARE_CORES = (os.cpu_count() or 1) - 1
 NOTICES_IMPORT_WORKERS = env_int("NOTICES_IMPORT_WORKERS", max(0, min(4, _SPARE_CORES)))
 # Larger archive files are rejected with a clear error, never read into memory (issue 6).
 NOTICES_MAX_FILE_BYTES = env_int("NOTICES_MAX_FILE_BYTES", 5 * 1024 * 1024)

@@ -12,6 +12,10 @@ class NoticesConfig(AppConfig):
         from notices import search  # noqa: F401
 
         self.connect_cache_invalidation()
+        # Stored list counts follow every ORM write (bulk writes call them directly).
+        from notices import counts
+
+        counts.connect()
 
     def connect_cache_invalidation(self) -> None:
         """Writes through the ORM change the data version that keys cached values (issue 5).

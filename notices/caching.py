@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.http import parse_http_date_safe
 from django.utils.translation import get_language
 
 from notices.models import DataVersion
@@ -44,10 +49,20 @@ class Version(NamedTuple):
 
 
 def current_version() -> Version:
-    row = DataVersion.objects.filter(id=_ROW_ID).values_list("token", "changed_at").first()
+    # Read on every request: plain SQL, as building the ORM query was most of a stored
+    # page's time (issue 13).
+    table = connection.ops.quote_name(DataVersion._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT token, changed_at FROM {table} WHERE id = %s", [_ROW_ID])
+        row = cursor.fetchone()
     if row is None:  # a flushed database (TransactionTestCase) or a hand-made one
         return bump_data_version()
-    return Version(*row)
+    token, changed_at = row
+    if isinstance(changed_at, str):
+        changed_at = dt.datetime.fromisoformat(changed_at)
+    if timezone.is_naive(changed_at):  # SQLite keeps UTC without its zone
+        changed_at = changed_at.replace(tzinfo=dt.UTC)
+    return Version(token, changed_at)
 
 
 def request_version(request: HttpRequest | None) -> Version:
@@ -123,6 +138,48 @@ def cached_response(
         return response
     content, headers = stored
     return HttpResponse(content, headers=headers)
+
+
+# A page's CSRF token is the reader's own: stored pages hold this mark in its place.
+_CSRF_FIELD = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
+_CSRF_MARK = b"\x00csrf-token\x00"
+PAGE_HEADERS = ("Content-Type", "ETag", "Last-Modified")
+# Larger pages (a few notices run to megabytes) are made each time: they would crowd out the
+# rest of a local-memory cache, and their own body is most of their cost anyway.
+PAGE_MAX_BYTES = 100_000
+
+
+def stored_page(request: HttpRequest, parts: Iterable[Any]) -> HttpResponse | None:
+    """The page stored under `parts` for the current data version, with this request's
+    CSRF token, or None. Conditional requests get their 304 as from the view."""
+    stored = cache.get(cache_key("page", parts, request_version(request)))
+    if stored is None:
+        return None
+    content, headers = stored
+    if _CSRF_MARK in content:
+        content = content.replace(_CSRF_MARK, get_token(request).encode())
+    response = HttpResponse(content, headers=headers)
+    if "ETag" in headers or "Last-Modified" in headers:
+        last_modified = headers.get("Last-Modified")
+        return get_conditional_response(
+            request,
+            etag=headers.get("ETag"),
+            last_modified=parse_http_date_safe(last_modified) if last_modified else None,
+            response=response,
+        )
+    return response
+
+
+def store_page(request: HttpRequest, parts: Iterable[Any], response: HttpResponse) -> None:
+    """Keep a 200 page for stored_page(), for this data version (read before the page was
+    made, so a write while it was made leaves it unreachable)."""
+    if response.status_code != 200 or response.streaming or response.cookies:
+        return  # a page that sets its own cookie is this reader's
+    if len(response.content) > PAGE_MAX_BYTES:
+        return
+    content = _CSRF_FIELD.sub(rb"\1" + _CSRF_MARK + rb"\2", response.content)
+    headers = {name: response[name] for name in PAGE_HEADERS if response.has_header(name)}
+    cache.set(cache_key("page", parts, request_version(request)), (content, headers), CACHE_SECONDS)
 
 
 def queryset_key(queryset: QuerySet) -> str:

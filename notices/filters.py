@@ -23,9 +23,11 @@ from typing import Any, NamedTuple
 from django.db.models import (
     Case,
     Count,
+    Exists,
     IntegerField,
     Max,
     Min,
+    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -39,6 +41,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from taggit.models import Tag
 
+from notices import counts
 from notices.models import Category, Notice, TaggedNotice, label_categories
 from notices.sorting import name_key, sorted_by_name
 
@@ -130,17 +133,45 @@ class NoticeFilters:
             self.category or self.tags or self.site or self.year or self.since or self.until
         )
 
+    def count_scope(self) -> str | None:
+        """The scope of the stored counts (notices/counts.py) that holds this list: at most
+        one category, tag, site or period; None for more, and for date ranges."""
+        if self.since or self.until or len(self.tags) > 1:
+            return None
+        given = [bool(self.category), bool(self.tags), bool(self.site), bool(self.year)]
+        if sum(given) > 1:
+            return None
+        if self.category:
+            return counts.category_scope(self.category.id)
+        if self.tags:
+            return counts.tag_scope(self.tags[0].id)
+        if self.site:
+            return counts.site_scope(self.site)
+        if self.year:
+            return counts.period_scope(self.year, self.month)
+        return counts.ALL
+
     # --- Applying --------------------------------------------------------
 
-    def apply(self, notices: QuerySet[Notice]) -> QuerySet[Notice]:
-        # IN (subquery) rather than joins: no repeated rows, and the database can start from
-        # the link table's index instead of testing every notice.
+    def apply(self, notices: QuerySet[Notice], *, wide: bool = False) -> QuerySet[Notice]:
+        """`notices` narrowed by these filters. IN (subquery) rather than joins: no repeated
+        rows, and the database can start from the link table's index instead of testing every
+        notice. A `wide` list (a category or tag holding many notices) instead tests each
+        notice as the (date, id) index gives them, newest first, so its first page stops
+        after a few hundred rows rather than sorting all of its rows (issue 13)."""
         if self.category:
-            notices = notices.filter(pk__in=notice_ids_in_category(self.category))
+            in_category = notice_ids_in_category(self.category)
+            if wide:
+                in_category = Exists(in_category.filter(notice_id=OuterRef("pk")))
+                notices = notices.filter(in_category)
+            else:
+                notices = notices.filter(pk__in=in_category)
         for tag in self.tags:  # one subquery per tag: several tags AND together
-            notices = notices.filter(
-                pk__in=TaggedNotice.objects.filter(tag=tag).values("content_object_id")
-            )
+            tagged = TaggedNotice.objects.filter(tag=tag)
+            if wide:
+                notices = notices.filter(Exists(tagged.filter(content_object_id=OuterRef("pk"))))
+            else:
+                notices = notices.filter(pk__in=tagged.values("content_object_id"))
         if self.site:
             notices = notices.filter(site=self.site)
         if self.year:
@@ -336,10 +367,16 @@ class Facets(dict):
 
 
 def facet_counts(
-    notices: QuerySet[Notice], filters: NoticeFilters | None = None, *, limit: int | None = None
+    notices: QuerySet[Notice],
+    filters: NoticeFilters | None = None,
+    *,
+    limit: int | None = None,
+    listed: bool = False,
 ) -> Facets:
     """Counts of `notices` (already filtered) by category, tag, site, year and, within a
-    year, month: a fixed number of grouped queries whatever the number of rows.
+    year, month: a fixed number of grouped queries whatever the number of rows, or, when
+    `listed` says `notices` is filters.apply(Notice.objects.published()) and one stored
+    scope holds that list, a few reads of the stored counts (notices/counts.py).
 
     Each value is a dict with `label`, `value`, `count`, `url` (the value's own page) and,
     when `filters` is given, `query` (the query string adding this value to the filters).
@@ -351,16 +388,16 @@ def facet_counts(
     """
     filters = filters or NoticeFilters()
     limit = limit or FACET_LIMIT
+    source = _source(notices, filters, listed)
     values: dict[str, list[dict]] = {}
     more: dict[str, bool] = {}
-    periods = _period_values(notices, filters)
+    periods = _period_values(source, filters)
     total = sum(value["count"] for value in periods)
-    notice_ids = _notice_ids(notices)
-    values["sites"], more["sites"] = _site_facet(notices, filters, limit)
+    values["sites"], more["sites"] = _site_facet(source, filters, limit)
     values["categories"], more["categories"] = _category_facet(
-        notice_ids, filters, max(limit, CATEGORY_FACET_LIMIT), mirrors=values["sites"]
+        source, filters, max(limit, CATEGORY_FACET_LIMIT), mirrors=values["sites"]
     )
-    values["tags"], more["tags"] = _tag_facet(notice_ids, filters, limit)
+    values["tags"], more["tags"] = _tag_facet(source, filters, limit)
     values["years"] = [] if filters.year else periods
     if filters.year:
         values["months"] = [] if filters.month else periods
@@ -374,22 +411,28 @@ def facet_counts(
 
 
 def facet_values(
-    notices: QuerySet[Notice], filters: NoticeFilters, facet: str, *, by_name: bool = False
+    notices: QuerySet[Notice],
+    filters: NoticeFilters,
+    facet: str,
+    *,
+    by_name: bool = False,
+    listed: bool = False,
 ) -> tuple[list[dict], bool]:
     """Every value of one facet (at most FACET_PAGE_LIMIT, then True for "cut"), by count
-    or by name (pinyin); the facet page's rows. The same rules as facet_counts, except that
-    nothing is hidden for covering every notice."""
+    or by name (pinyin); the facet page's rows. The same rules as facet_counts (`listed`
+    too), except that nothing is hidden for covering every notice."""
     limit = FACET_PAGE_LIMIT
+    source = _source(notices, filters, listed)
     if facet == "categories":
-        rows, cut = _category_facet(_notice_ids(notices), filters, limit, mirrors=[])
+        rows, cut = _category_facet(source, filters, limit, mirrors=[])
     elif facet == "tags":
-        rows, cut = _tag_facet(_notice_ids(notices), filters, limit)
+        rows, cut = _tag_facet(source, filters, limit)
     elif facet == "sites":
-        rows, cut = _site_facet(notices, filters, limit)
+        rows, cut = _site_facet(source, filters, limit)
     elif facet in ("years", "months"):
         if (facet == "months") != bool(filters.year):
             return [], False  # months are counted within a year, years without one
-        rows, cut = _period_values(notices, filters), False
+        rows, cut = _period_values(source, filters), False
     else:
         raise Http404("No such facet.")
     if by_name:
@@ -414,23 +457,119 @@ def facet_page_query(filters: NoticeFilters) -> str:
     return unfixed.query()
 
 
-def _notice_ids(notices: QuerySet[Notice]) -> QuerySet | None:
-    # Unfiltered, the link tables are counted whole: no IN (all notice ids) to check.
-    return notices.order_by().values("pk") if notices.query.where else None
+class _Grouped:
+    """The numbers facets are made of, by grouped queries over the notices (any filters, a
+    search's matches)."""
+
+    def __init__(self, notices: QuerySet[Notice]):
+        self.notices = notices
+        # Unfiltered, the link tables are counted whole: no IN (all notice ids) to check.
+        self.ids = notices.order_by().values("pk") if notices.query.where else None
+
+    def periods(self, filters: NoticeFilters) -> list[tuple[Period, int]]:
+        if not filters.year:
+            return period_counts(self.notices, by_month=False)
+        return period_counts(self.notices, years=(filters.year, filters.year))
+
+    def sites(self, limit: int) -> list[tuple[str, int]]:
+        """The `limit` sites with the most notices, by count then name."""
+        return list(
+            self.notices.exclude(site="")
+            .order_by()
+            .values_list("site")
+            .annotate(count=Count("pk"))
+            .order_by("-count", "site")[:limit]
+        )
+
+    def leaf_counts(self) -> dict[int, int]:
+        """Links per category the notices are filed under (grouped on the link table alone)."""
+        links = Notice.categories.through.objects.all()
+        if self.ids is not None:
+            links = links.filter(notice_id__in=self.ids)
+        return dict(links.values_list("category_id").annotate(count=Count("notice_id")))
+
+    def tags(self, excluded: list[int], limit: int) -> list[tuple[int, int]]:
+        """The `limit` tags on most notices, by count then id, leaving out `excluded` and
+        the tags named like a site (the seed tags every notice with its site: they only
+        repeat the source facet): one subquery on the tag names, no join per link."""
+        site_tags = Tag.objects.filter(name__in=Notice.objects.order_by().values("site"))
+        links = TaggedNotice.objects.exclude(tag_id__in=excluded).exclude(
+            tag_id__in=site_tags.values("id")
+        )
+        if self.ids is not None:
+            links = links.filter(content_object_id__in=self.ids)
+        return list(
+            links.values_list("tag_id")
+            .annotate(count=Count("id"))
+            .order_by("-count", "tag_id")[:limit]
+        )
+
+
+class _Stored:
+    """The same numbers read from the stored counts of one scope (notices/counts.py): a few
+    rows instead of grouping every notice of the list."""
+
+    def __init__(self, scope: str):
+        self.scope = scope
+
+    def periods(self, filters: NoticeFilters) -> list[tuple[Period, int]]:
+        months = counts.month_counts(self.scope)
+        if filters.year:
+            return [(period, count) for period, count in months if period[0] == filters.year]
+        years: dict[Period, int] = {}
+        for (year, _month), count in months:
+            years[(year, None)] = years.get((year, None), 0) + count
+        return list(years.items())
+
+    def sites(self, limit: int) -> list[tuple[str, int]]:
+        rows = counts.values(self.scope, "s")
+        return sorted(rows, key=lambda row: (-row[1], row[0]))[:limit]
+
+    def leaf_counts(self) -> dict[int, int]:
+        return {int(value): count for value, count in counts.values(self.scope, "c")}
+
+    def tags(self, excluded: list[int], limit: int) -> list[tuple[int, int]]:
+        site_names = [site for site, _count in counts.values(counts.ALL, "s")]
+        site_tags = Tag.objects.filter(name__in=site_names).values_list("id", flat=True)
+        left_out = {*excluded, *site_tags}
+        rows = [(int(value), count) for value, count in counts.values(self.scope, "t")]
+        kept = [row for row in rows if row[0] not in left_out]
+        return sorted(kept, key=lambda row: (-row[1], row[0]))[:limit]
+
+
+def _source(notices: QuerySet[Notice], filters: NoticeFilters, listed: bool) -> _Grouped | _Stored:
+    scope = filters.count_scope() if listed else None
+    return _Grouped(notices) if scope is None else _Stored(scope)
+
+
+# A list holding at least this share of the notices is walked along the date index (`wide`).
+WIDE_SHARE = 0.02
+
+
+def is_wide(filters: NoticeFilters) -> bool:
+    """Whether the list of these filters is a category or tag list holding so many notices
+    that walking the (date, id) index finds a page sooner than sorting the list's rows."""
+    scope = filters.count_scope()
+    if scope is None or not (filters.category or filters.tags):
+        return False
+    return counts.total(scope) >= WIDE_SHARE * counts.total(counts.ALL)
+
+
+def list_count(filters: NoticeFilters) -> int | None:
+    """How many notices the list of these filters holds, from the stored counts; None when
+    no stored scope holds it (the list is counted by a query then)."""
+    scope = filters.count_scope()
+    return None if scope is None else counts.total(scope)
 
 
 def _category_facet(
-    notice_ids: QuerySet | None, filters: NoticeFilters, limit: int, *, mirrors: list[dict]
+    source: _Grouped | _Stored, filters: NoticeFilters, limit: int, *, mirrors: list[dict]
 ) -> tuple[list[dict], bool]:
     parent = filters.category
-    links = Notice.categories.through.objects.all()
-    if notice_ids is not None:
-        links = links.filter(notice_id__in=notice_ids)
-    # Counts per category the notices are filed under (grouped on the link table alone),
-    # then summed up to the shown level through the category paths: two queries instead of
-    # one per sub-category. (A notice filed twice under one branch counts twice; archive
-    # documents carry one category path.)
-    leaf_counts = dict(links.values_list("category_id").annotate(count=Count("notice_id")))
+    # Counts per category the notices are filed under, then summed up to the shown level
+    # through the category paths: two queries instead of one per sub-category. (A notice
+    # filed twice under one branch counts twice; archive documents carry one category path.)
+    leaf_counts = source.leaf_counts()
     paths = Category.objects.filter(id__in=list(leaf_counts)).values_list("id", "path")
     depth = parent.path.count("/") + 2 if parent else 1
     below = f"{parent.path}/" if parent else ""
@@ -464,26 +603,14 @@ def _category_facet(
 
 
 def _tag_facet(
-    notice_ids: QuerySet | None, filters: NoticeFilters, limit: int
+    source: _Grouped | _Stored, filters: NoticeFilters, limit: int
 ) -> tuple[list[dict], bool]:
-    # Tags named like a site only repeat the source facet (the seed tags every notice with
-    # its site): one subquery on the tag names, no join per link.
-    site_tags = Tag.objects.filter(name__in=Notice.objects.order_by().values("site")).values("id")
-    links = TaggedNotice.objects.exclude(tag_id__in=[tag.id for tag in filters.tags]).exclude(
-        tag_id__in=site_tags
-    )
-    if notice_ids is not None:
-        links = links.filter(content_object_id__in=notice_ids)
-    # Grouped on the link table alone, names fetched for the few shown.
-    top = list(
-        links.values_list("tag_id")
-        .annotate(count=Count("id"))
-        .order_by("-count", "tag_id")[: limit + 1]
-    )
-    counts = dict(top[:limit])
-    tags = Tag.objects.in_bulk(list(counts))
+    # Counted without the tags' names, names fetched for the few shown.
+    top = source.tags([tag.id for tag in filters.tags], limit + 1)
+    shown = dict(top[:limit])
+    tags = Tag.objects.in_bulk(list(shown))
     rows = sorted(
-        ((tag_id, tags[tag_id].name, tags[tag_id].slug, count) for tag_id, count in counts.items()
+        ((tag_id, tags[tag_id].name, tags[tag_id].slug, count) for tag_id, count in shown.items()
          if tag_id in tags),
         key=lambda row: (-row[3], name_key(row[1])),
     )  # fmt: skip
@@ -501,17 +628,11 @@ def _tag_facet(
 
 
 def _site_facet(
-    notices: QuerySet[Notice], filters: NoticeFilters, limit: int
+    source: _Grouped | _Stored, filters: NoticeFilters, limit: int
 ) -> tuple[list[dict], bool]:
     if filters.site:
         return [], False
-    rows = list(
-        notices.exclude(site="")
-        .order_by()
-        .values_list("site")
-        .annotate(count=Count("pk"))
-        .order_by("-count", "site")[: limit + 1]
-    )
+    rows = source.sites(limit + 1)
     shown = sorted(rows[:limit], key=lambda row: (-row[1], name_key(row[0])))
     return [
         _facet_value(
@@ -526,7 +647,7 @@ def _site_facet(
     ], len(rows) > limit
 
 
-def _period_values(notices: QuerySet[Notice], filters: NoticeFilters) -> list[dict]:
+def _period_values(source: _Grouped | _Stored, filters: NoticeFilters) -> list[dict]:
     """Years (months within a filtered year), newest first like the archive; their counts
     add up to the number of notices, which is how facet_counts knows it without a count."""
     if not filters.year:
@@ -539,7 +660,7 @@ def _period_values(notices: QuerySet[Notice], filters: NoticeFilters) -> list[di
                 url=reverse("notices:archive-year", args=[year]),
                 change={"year": year},
             )
-            for (year, _month), count in reversed(period_counts(notices, by_month=False))
+            for (year, _month), count in reversed(source.periods(filters))
         ]
     return [
         _facet_value(
@@ -550,9 +671,7 @@ def _period_values(notices: QuerySet[Notice], filters: NoticeFilters) -> list[di
             url=reverse("notices:archive-month", args=[year, month]),
             change={"month": month},
         )
-        for (year, month), count in reversed(
-            period_counts(notices, years=(filters.year, filters.year))
-        )
+        for (year, month), count in reversed(source.periods(filters))
     ]
 
 

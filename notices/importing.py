@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from taggit.models import Tag
 
+from notices import counts
 from notices.caching import bump_data_version
 from notices.documents import (
     DOCUMENT_SUFFIXES,
@@ -40,11 +41,11 @@ from notices.documents import (
 )
 from notices.exporting import iter_exported
 from notices.history import import_versions
-from notices.models import Category, Notice, OldAddress, TaggedNotice
+from notices.models import Category, Notice, OldAddress, SearchDocument, TaggedNotice
 from notices.old_urls import PostLinks
 from notices.permalinks import old_addresses
 from notices.rendering import render_limit
-from notices.search import index_notices
+from notices.search import IndexText, index_notices, index_text
 
 # Cached values are keyed by the data version (notices/caching.py); a long import renews
 # it at most this often, and always after its last batch.
@@ -201,13 +202,23 @@ def import_archive(
     return run.report
 
 
+class Rendered(NamedTuple):
+    """What a worker process makes of a document besides parsing it, so that the importing
+    process only writes (issue 13): everything here needs the document alone."""
+
+    body_html: str
+    summary: str
+    index_text: IndexText
+    addresses: list[str]
+
+
 class LoadedFile(NamedTuple):
     """One file as read: the hash of its bytes and, unless it was unchanged, the parsed
-    document with (body_html, summary) when rendered, or the error that rejects it."""
+    document (with what a worker made of it), or the error that rejects it."""
 
     hash: str = ""
     document: NoticeDocument | None = None
-    rendered: tuple[str, str] | None = None
+    rendered: Rendered | None = None
     error: str = ""
 
 
@@ -240,16 +251,17 @@ def load_file(
         return LoadedFile(hash=data_hash, error=str(exc))
     rendered = None
     if render:
-        notice = Notice(body=document.body, source_url=document.source_url)
+        notice = Notice(title=document.title, body=document.body, source_url=document.source_url)
         notice.render()
-        rendered = (notice.body_html, notice.summary)
+        addresses = addresses_of(document, document.category_paths, zone)
+        rendered = Rendered(notice.body_html, notice.summary, index_text(notice), addresses)
     return LoadedFile(hash=data_hash, document=document, rendered=rendered)
 
 
 def load_batch(
     batch: list[ArchiveFile], zone: dt.tzinfo, max_bytes: int, known_hashes: dict[str, str]
 ) -> list[tuple[str, LoadedFile]]:
-    """A worker process's share: read, parse and render a batch (no database)."""
+    """A worker process's share: read, parse, render and tokenise a batch (no database)."""
     return [
         (f.source_path, load_file(f, zone, max_bytes, known_hashes.get(f.source_path), render=True))
         for f in batch
@@ -267,9 +279,10 @@ def import_workers(batch_count: int) -> int:
 def _read_ahead(run: _ImportRun, batches: list[list[ArchiveFile]]) -> Iterator[list[ArchiveFile]]:
     """Yield the batches in order while worker processes parse and render the next ones.
 
-    Parsing and rendering take about two thirds of an import's CPU time and need no
-    database, so on a 2-core machine they run beside the writing process (issue 5). At
-    most workers + 1 batches are in flight, so memory stays bounded.
+    Parsing, rendering, the search index's text and tokens and the old addresses need no
+    database: about half of an import's CPU time. On 2 cores one worker does them beside
+    the writing process (issues 5 and 13). At most workers + 1 batches are in flight, so
+    memory stays bounded.
     """
     workers = import_workers(len(batches))
     if not workers:
@@ -363,7 +376,7 @@ class _ImportRun:
         self.tags = _TagCache()
         # Files a worker process has already read, parsed and rendered (see load_batch).
         self.preloaded: dict[str, LoadedFile] = {}
-        self.rendered: dict[str, tuple[str, str]] = {}
+        self.rendered: dict[str, Rendered] = {}
         self.last_bump = -CACHE_BUMP_SECONDS
         self.unbumped_writes = False
 
@@ -512,6 +525,8 @@ class _ImportRun:
 
     def write(self, planned: list[Planned]) -> None:
         now = timezone.now()
+        # Made by a worker process for the files it read (None for the others).
+        made = [self.rendered.get(one.document.source_path) for one in planned]
         notices = [self.build(one, now) for one in planned]
         new_notices = [
             n for n, one in zip(notices, planned, strict=True) if one.existing_id is None
@@ -519,6 +534,7 @@ class _ImportRun:
         changed_notices = [n for n in notices if n.id is not None]
         Notice.objects.bulk_create(new_notices)
         if changed_notices:
+            counts.subtract(notice.id for notice in changed_notices)  # as they were counted
             Notice.objects.bulk_update(changed_notices, [*NOTICE_FIELDS, "urlname"])
             changed_ids = [notice.id for notice in changed_notices]
             TaggedNotice.objects.filter(content_object_id__in=changed_ids).delete()
@@ -531,14 +547,17 @@ class _ImportRun:
             [],
             [],
         )  # (notice, category), (notice, tag), (path, notice)
-        for document, notice in written:
+        for (document, notice), rendered in zip(written, made, strict=True):
             # In the document's order (an export writes the paths back in row order).
             category_ids = dict.fromkeys(
                 self.categories.leaf_id(path) for path in document.category_paths
             )
             category_rows += [(notice.id, category_id) for category_id in category_ids]
             tag_rows += [(notice.id, tag_id) for tag_id in self.tags.ids(document.tags)]
-            paths = addresses_of(document, document.category_paths, self.zone)
+            if rendered:
+                paths = rendered.addresses
+            else:
+                paths = addresses_of(document, document.category_paths, self.zone)
             addresses += [(path, notice.id) for path in paths]
             if self.post_links.may_link(document.body):
                 self.linking_ids.append(notice.id)
@@ -555,7 +574,14 @@ class _ImportRun:
             now,
         )
         # Notices written in this batch are final here: the place to index them for search.
-        index_notices(notice for _, notice in written)
+        made_texts = {
+            notice.id: rendered.index_text
+            for notice, rendered in zip(notices, made, strict=True)
+            if rendered
+        }
+        index_notices((notice for _, notice in written), made_texts)
+        # The stored list counts, in the same transaction (notices/counts.py).
+        counts.add_written(notices, category_rows, tag_rows)
         # Bulk writes send no signals: cached pages and counts expire with this transaction.
         self.bump_cache_version()
         self.categories.mark_saved()
@@ -595,7 +621,7 @@ class _ImportRun:
         )
         rendered = self.rendered.pop(document.source_path, None)
         if rendered:
-            notice.body_html, notice.summary = rendered  # made by Notice.render() in a worker
+            notice.body_html, notice.summary = rendered[:2]  # made by Notice.render() in a worker
         else:
             notice.render()
         limit = render_limit(notice.body_html)  # also for bodies rendered in a worker
@@ -624,7 +650,7 @@ class _ImportRun:
         if not self.dry_run:
             ids = [existing.id for existing in gone]
             for start in range(0, len(ids), 500):
-                Notice.objects.filter(id__in=ids[start : start + 500]).delete()
+                counts.delete_notices(ids[start : start + 500])
 
 
 class _CategoryCache:
@@ -732,7 +758,8 @@ def analyze_tables() -> None:
         if connection.in_atomic_block:  # VACUUM cannot run inside a transaction
             cursor.execute("ANALYZE")
         else:
-            for model in (Notice, TaggedNotice, Notice.categories.through):
+            # The search table too: VACUUM also moves its GIN index's pending entries in.
+            for model in (Notice, TaggedNotice, Notice.categories.through, SearchDocument):
                 cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
             cursor.execute("ANALYZE")
 

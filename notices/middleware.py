@@ -24,7 +24,9 @@ from django.views.defaults import bad_request as default_bad_request
 from django.views.defaults import page_not_found as default_page_not_found
 from django.views.defaults import server_error as default_server_error
 
-from notices.serializers import error_response, wants_json_error
+from notices.caching import response_key_parts, store_page, stored_page
+from notices.filters import LINK_PARAMS
+from notices.serializers import error_response, requested_format, wants_json_error
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +109,47 @@ def page_not_found(
             message = "There is no page at this address."
         return error_response(404, message)
     return default_page_not_found(request, exception, template_name)
+
+
+class PageCacheMiddleware:
+    """Whole pages for readers (issue 13): a GET of a list or detail page without a session
+    is answered from the page made for the same URL (the parameters pages read), language
+    and data version. The data version is read from the database on every request, so
+    every app server sees a write at once, as with the cached counts (notices/caching.py).
+    Staff (a session cookie) always get a page made for them. NOTICES_PAGE_CACHE=0 turns
+    it off.
+    """
+
+    VIEWS = frozenset({"notices:list", "notices:detail"})
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        parts = getattr(request, "_page_cache_parts", None)
+        if parts is not None:
+            store_page(request, parts, response)
+        return response
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., HttpResponse], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        match = request.resolver_match
+        if (
+            not settings.NOTICES_PAGE_CACHE
+            or request.method != "GET"
+            or match is None
+            or match.view_name not in self.VIEWS
+            or settings.SESSION_COOKIE_NAME in request.COOKIES
+            or requested_format(request) != "html"
+        ):
+            return None
+        parts = response_key_parts(request, (*LINK_PARAMS, "highlight"))
+        response = stored_page(request, parts)
+        if response is None:
+            request._page_cache_parts = parts  # made by the view: __call__ keeps it
+        return response
 
 
 class SiteOriginMiddleware:

@@ -4,7 +4,7 @@ import re
 from collections.abc import Iterable
 
 from django.db import models
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -181,17 +181,14 @@ def label_categories(categories: Iterable[Category]) -> None:
     rest = [c for c in domains if c.id not in only_child]
     sites: dict[str, dict[str, int]] = {}
     if rest:
-        below = Q()
-        for category in rest:
-            below |= Q(category__path=category.path)
-            below |= Q(category__path__startswith=f"{category.path}/")
-        links = Notice.categories.through.objects.filter(below).exclude(notice__site="")
-        for path, site, count in links.values_list("category__path", "notice__site").annotate(
-            count=Count("notice_id")
-        ):
-            root = next(c.path for c in rest if path == c.path or path.startswith(f"{c.path}/"))
-            sites.setdefault(root, {})
-            sites[root][site] = sites[root].get(site, 0) + count
+        # The published notices per site below each category, from the stored counts
+        # (notices/counts.py): grouping the links under a big domain grew with its notices.
+        from notices.counts import category_scope  # counts imports this module
+
+        scopes = {category_scope(category.id): category.path for category in rest}
+        rows = FacetCount.objects.filter(scope__in=list(scopes), facet="s", count__gt=0)
+        for scope, site, count in rows.values_list("scope", "value", "count"):
+            sites.setdefault(scopes[scope], {})[site] = count
     for category in domains:
         counts = sites.get(category.path)
         if category.id in only_child:
@@ -268,7 +265,8 @@ class Notice(models.Model):
     urlname = models.CharField(_("urlname"), max_length=200, unique=True)
     title = models.CharField(_("title"), max_length=500)
     raw_title = models.CharField(_("title as written"), max_length=500)
-    site = models.CharField(_("site"), max_length=200, blank=True, db_index=True)
+    # Indexed with the date below: a site's newest notices are an index range (issue 13).
+    site = models.CharField(_("site"), max_length=200, blank=True)
     domain = models.CharField(_("domain"), max_length=200, blank=True)
     date = models.DateTimeField(_("date"))
     body = models.TextField(_("body (Markdown)"))
@@ -326,7 +324,10 @@ class Notice(models.Model):
         verbose_name = _("notice")
         verbose_name_plural = _("notices")
         ordering = ("-date", "-id")
-        indexes = [models.Index(fields=["-date", "-id"], name="notice_date_id")]
+        indexes = [
+            models.Index(fields=["-date", "-id"], name="notice_date_id"),
+            models.Index(fields=["site", "-date", "-id"], name="notice_site_date_id"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -415,3 +416,23 @@ class DataVersion(models.Model):
 
     def __str__(self) -> str:
         return self.token
+
+
+class FacetCount(models.Model):
+    """How many published notices of one list (scope) have one facet value: the counts list
+    pages and facets read instead of grouping every row (notices/counts.py keeps them)."""
+
+    scope = models.CharField(max_length=210)
+    facet = models.CharField(max_length=1)
+    value = models.CharField(max_length=210)
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("facet count")
+        verbose_name_plural = _("facet counts")
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "facet", "value"], name="facetcount_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.facet}={self.value}: {self.count}"

@@ -17,6 +17,8 @@ falls back to OFFSET.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -37,9 +39,12 @@ class IndexedPaginator(Paginator):
         orphans: int = 0,
         *,
         request: HttpRequest | None = None,
+        counter: Callable[[], int] | None = None,
     ):
         super().__init__(object_list, per_page, orphans=orphans)
         self.request = request
+        # What counts the rows without a COUNT(*) over them (the stored counts of a list).
+        self.counter = counter
 
     @cached_property
     def key(self) -> str:
@@ -47,7 +52,8 @@ class IndexedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return cached("count", [self.key], lambda: Paginator.count.func(self), request=self.request)
+        counter = self.counter or (lambda: Paginator.count.func(self))
+        return cached("count", [self.key], counter, request=self.request)
 
     def page(self, number: int | str) -> Page:
         number = self.validate_number(number)
@@ -90,8 +96,15 @@ class IndexedPaginator(Paginator):
 
 
 def paginate_notices(
-    request: HttpRequest, notices: QuerySet, per_page: int, *, orphans: int = 0
+    request: HttpRequest,
+    notices: QuerySet,
+    per_page: int,
+    *,
+    orphans: int = 0,
+    counter: Callable[[], int] | None = None,
 ) -> Page:
     """The requested page (?page=n; bad or out-of-range numbers give the nearest page)."""
-    paginator = IndexedPaginator(notices, per_page, orphans=orphans, request=request)
+    paginator = IndexedPaginator(
+        notices, per_page, orphans=orphans, request=request, counter=counter
+    )
     return paginator.get_page(request.GET.get("page"))

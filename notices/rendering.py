@@ -847,6 +847,9 @@ _BLOCK_END = re.compile(r"</(?:p|li|h[1-6]|td|th|tr|div|blockquote|pre|dd|dt)>|<
 _TEXT_ONLY = nh3.Cleaner(tags=set(), clean_content_tags={"script", "style"})
 
 
+# Rendering a notice asks for the text of its whole body up to three times (the summary's
+# opening and excerpt, then the search index): half of nh3's calls were repeats (issue 13).
+@functools.lru_cache(maxsize=4)
 def plain_text(html: str) -> str:
     """Visible text of sanitised HTML, whitespace collapsed (for excerpts and search)."""
     # Block ends become spaces so paragraphs do not run into each other.
@@ -922,7 +925,8 @@ def skip_opening(html: str) -> str:
             continue  # an image, an empty paragraph, the tags between blocks
         lines += 1
         if lines > _OPENING_LINES or not _says_nothing(line):
-            break
+            # This line has text and follows the opening: no need to look for any (issue 13).
+            return html[start:] if start else html
         start = position
     if not start:
         return html

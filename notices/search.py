@@ -19,9 +19,25 @@ How it works (issue 4):
   without stored content. Deleting from such a table needs the tokens it was given, so the
   normalised text is kept in `SearchDocument`, and the FTS rows are deleted from it whenever
   that row goes (with its notice, see `_forget_document`).
-- PostgreSQL: `SearchDocument.vector`, a tsvector (GIN index) of the same tokens with weights (A
-  title, B body), written as tsvector input so no text-search parser splits them again. A term
-  is a candidate when all its tokens are there; a LIKE on the normalised text checks their order.
+- PostgreSQL (issue 13): `SearchDocument.vector`, a tsvector (GIN index) of every substring of
+  up to four characters of each run (疫情防控 -> 疫 情 防 控 疫情 ... 疫情防控), without positions,
+  written as tsvector input so no text-search parser splits them again; `title_vector` holds
+  the title's alone. A term of one run of up to four characters is then one lexeme, decided by
+  the index without reading a row: at 30,000 notices search p95 went from 0.35-1.25 s to
+  22-31 ms for 1- to 4-character and mixed queries (bench/search_bench.py, same data, same
+  minutes). Longer terms and phrases are candidates when their covering 4-grams are there,
+  and a LIKE on the normalised text checks them. Chosen by measurement against the
+  alternatives: pairs with positions and phrase tsqueries (`<->`) read every candidate's
+  tsvector to check positions, and lose recall past 256 positions per lexeme or position
+  16383; pg_trgm's LIKE index always rechecks each candidate's text (and extracts no CJK
+  trigrams in a C-locale database); RUM is not packaged here. The price: about 3,000 lexemes
+  a notice instead of 900, so an index three times larger and GIN writes about four times
+  the pairs' cost; and no ts_rank, which reads every match's tsvector, so matches rank by
+  their groups (as typed, in the title), then newest first. A notice whose grams exceed a
+  tsvector's 1 MB keeps its characters and a marker lexeme, and its matches are checked with
+  LIKE (`_PG_PARTIAL`). Rows are kept narrow (texts and vectors out of line) because
+  PostgreSQL 15 reads each matching heap page to count, and pages of matches are taken from
+  the GIN bitmaps, never by reading rows' tsvectors (`_index_page`).
 
 Folding finds 個小 in notices that say 个小, but ranks them as equals; a reader typing
 Traditional characters wants the notices written that way (issue 12). So a query typed in a
@@ -40,8 +56,10 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -73,8 +91,9 @@ TITLE_WEIGHT, BODY_WEIGHT = 10.0, 1.0
 SORTS = ("relevance", "newest", "oldest")
 
 _WORD_RUN = re.compile(r"[^\W_]+")
-# Over a search_text(): each pair of neighbouring characters, and each run's last character.
-_TOKEN = re.compile(r"(?=(\S\S|\S(?= |$)))")
+# In fts_tokens(): a pair " x" (a run's first character after a space) between the spaces.
+_RUN_START_PAIR = re.compile("   [^ ] ")
+_UTF32_SPACE = array("I", " ".encode("utf-32-le"))  # "I" is 4 bytes wherever CPython runs
 # The separators between runs as the index sees them: anything that is not a letter or digit.
 _SEPARATOR = r"[\W_]+"
 # Chinese quotation marks typed by an input method work like ASCII quotes.
@@ -82,10 +101,16 @@ _QUOTES = str.maketrans({"“": '"', "”": '"', "「": '"', "」": '"', "『": 
 _QUERY_PART = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
 # CJK blocks whose characters can have a Simplified form (BMP, extension A, B-G, compatibility).
 _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x323AF))
-# PostgreSQL keeps positions up to 16383. Positions only carry the weights (A title, B body)
-# and frequency to ts_rank, so a few per pair are enough: the order check is the LIKE.
-_PG_MAX_POSITION = 16383
-_PG_MAX_POSITIONS = 8
+# PostgreSQL: every substring of a run up to this long is a lexeme of the notice's tsvector.
+_PG_GRAM = 4
+# A tsvector holds at most 1 MB of lexemes. A notice whose grams do not fit (some 35,000
+# characters and more) is indexed by its characters alone and this lexeme (not a letter or
+# digit, so never a gram); its matches are then checked with LIKE.
+_PG_PARTIAL = "~partial"
+_PG_MAX_LEXEME_BYTES = 1_000_000
+# Each character starts at most _PG_GRAM grams of at most 4 bytes per character.
+_PG_MAX_BYTES_PER_CHAR = 4 * sum(range(1, _PG_GRAM + 1))
+_PG_GRAMS = [re.compile(rf"(?=(\S{{{length}}}))") for length in range(2, _PG_GRAM + 1)]
 # sort_key = seconds (offset to stay positive) << 27 | id: fits a signed 64-bit integer.
 _ID_BITS = 27
 _SECONDS_OFFSET = 2**34
@@ -122,11 +147,25 @@ def _fold_table() -> dict[int, str]:
     return table
 
 
+@functools.cache
+def _bmp_fold_table() -> list[int | str]:
+    """_fold_table() as a list by code point for the Basic Multilingual Plane: translate()
+    indexes a list in half the time it looks up a dict (issue 13)."""
+    table = _fold_table()
+    return [table.get(code, code) for code in range(0x10000)]
+
+
+def _fold(text: str) -> str:
+    if text and max(text) > "\uffff":  # beyond the list: CJK extensions B-G, emoji
+        return text.translate(_fold_table())
+    return text.translate(_bmp_fold_table())
+
+
 def normalise(text: str) -> str:
     """Text as search compares it: NFKC, casefolded, Simplified Chinese."""
-    text = text.translate(_fold_table())
+    text = _fold(text)
     if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text).translate(_fold_table())
+        text = _fold(unicodedata.normalize("NFKC", text))
     return text.casefold()
 
 
@@ -152,7 +191,21 @@ def _bigrams(run: str) -> list[str]:
 
 def index_tokens(normalised: str) -> list[str]:
     """Tokens of a `search_text()`: each run's overlapping pairs, then its last character."""
-    return _TOKEN.findall(normalised)
+    return fts_tokens(normalised).split()
+
+
+def fts_tokens(normalised: str) -> str:
+    """index_tokens() joined by spaces, as the FTS5 table takes them."""
+    # Each character, the next one (or a space) and a space: "ab c" -> "ab b   c c  ". A pair
+    # ending in a space is a run's last character already; the ones starting with a space
+    # (three spaces, a character, a space) go. Copied as 4-byte code points by array slices,
+    # a fifth of the time of a string per pair and a tenth of a lookahead regex (issue 13).
+    length = len(normalised)
+    codes = array("I", (normalised + " ").encode("utf-32-le"))
+    pairs = _UTF32_SPACE * (3 * length)
+    pairs[0::3] = codes[:length]
+    pairs[1::3] = codes[1:]
+    return _RUN_START_PAIR.sub(" ", pairs.tobytes().decode("utf-32-le"))
 
 
 def notice_texts(notice: Notice) -> tuple[str, str]:
@@ -200,17 +253,33 @@ class Term:
         phrase = '"' + " ".join(self.tokens).replace('"', '""') + '"'
         return phrase + " *" if self.prefix_last else phrase
 
-    def tsquery(self) -> str:
-        lexemes = list(dict.fromkeys(self.tokens))
-        quoted = ["'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes]
-        if self.prefix_last:
-            quoted[-1] += ":*"
-        return " & ".join(quoted)
+    def tsquery(self, *, partial: bool = False) -> str:
+        """PostgreSQL lexemes a notice holding this term has: each run of up to _PG_GRAM
+        characters is one, a longer run the grams that cover it. With `partial`, notices
+        indexed by their characters alone (_PG_PARTIAL) are candidates too."""
+        lexemes: list[str] = []
+        for run in self.runs:
+            if len(run) <= _PG_GRAM:
+                lexemes.append(run)
+            else:
+                starts = [*range(0, len(run) - _PG_GRAM, _PG_GRAM), len(run) - _PG_GRAM]
+                lexemes += [run[start : start + _PG_GRAM] for start in starts]
+        exact = " & ".join(_pg_quoted(lexeme) for lexeme in dict.fromkeys(lexemes))
+        if not partial or self.decided_for_partial:
+            return exact
+        characters = dict.fromkeys(char for run in self.runs for char in run)
+        loose = " & ".join(_pg_quoted(char) for char in characters)
+        return f"({exact}) | ({_pg_quoted(_PG_PARTIAL)} & {loose})"
 
     @property
     def decided_by_tsquery(self) -> bool:
-        """One token: no order to check, the tsquery alone is exact."""
-        return len(self.tokens) == 1
+        """One run of up to _PG_GRAM characters is one lexeme: no order to check."""
+        return len(self.runs) == 1 and len(self.runs[0]) <= _PG_GRAM
+
+    @property
+    def decided_for_partial(self) -> bool:
+        """One character: a lexeme that notices indexed by characters alone have too."""
+        return len(self.runs) == 1 and len(self.runs[0]) == 1
 
     def like_pattern(self) -> str:
         # Runs hold letters and digits only, so there is nothing to escape for LIKE.
@@ -337,27 +406,72 @@ class _PostgreSQL(_Backend):
     table = DOCUMENT_TABLE
     key = "sort_key"
 
+    def __init__(self) -> None:
+        self._partial: list[int] | None = None
+
+    def partial_keys(self) -> list[int]:
+        """Keys of the notices indexed by their characters alone: usually none."""
+        if self._partial is None:
+            rows = _fetch(
+                f"SELECT sort_key FROM {DOCUMENT_TABLE} WHERE vector @@ %s::tsquery",
+                [_pg_quoted(_PG_PARTIAL)],
+            )
+            self._partial = [row[0] for row in rows]
+        return self._partial
+
     def tsquery(self, query: ParsedQuery) -> str:
-        return " & ".join(f"({term.tsquery()})" for term in query.included)
+        partial = bool(self.partial_keys())
+        included = " & ".join(f"({term.tsquery(partial=partial)})" for term in query.included)
+        if partial:
+            return included
+        # Without partial notices a short excluded term is decided by the index too.
+        excluded = "".join(
+            f" & !({term.tsquery()})" for term in query.excluded if term.decided_by_tsquery
+        )
+        return included + excluded
 
     def where(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
-        conditions: list[str] = []
-        params: list[str] = []
-        if part != "title":
-            conditions.append("vector @@ %s::tsquery")
-            params.append(self.tsquery(query))
+        if part == "title":
+            return self._title_where(query)
+        conditions = ["vector @@ %s::tsquery"]
+        params: list = [self.tsquery(query)]
+        partial = self.partial_keys()
         for term in query.included:
-            if part != "title" and not term.decided_by_tsquery:
+            if not term.decided_by_tsquery:
                 conditions.append("(title LIKE %s OR body LIKE %s)")
                 params += [term.like_pattern()] * 2
+            elif partial and not term.decided_for_partial:
+                conditions.append("(sort_key <> ALL(%s) OR title LIKE %s OR body LIKE %s)")
+                params += [partial, *[term.like_pattern()] * 2]
         for term in query.excluded:
-            conditions.append("NOT (title LIKE %s OR body LIKE %s)")
-            params += [term.like_pattern()] * 2
-        if part != "all":
-            # Titles are short and stored inline: checking them needs no tsvector.
-            in_title = " AND ".join(["title LIKE %s"] * len(query.included))
-            conditions.insert(0, f"({in_title})" if part == "title" else f"NOT ({in_title})")
-            params[0:0] = [term.like_pattern() for term in query.included]
+            if partial or not term.decided_by_tsquery:
+                conditions.append("NOT (title LIKE %s OR body LIKE %s)")
+                params += [term.like_pattern()] * 2
+        if part == "body":
+            # The titles' own index tells the title matches apart, without reading titles.
+            in_title, title_params = self._title_where(query, excluded=False)
+            titles = f"SELECT sort_key FROM {DOCUMENT_TABLE} WHERE {in_title}"
+            conditions.append(f"sort_key NOT IN ({titles})")
+            params += title_params
+        return " AND ".join(conditions), params
+
+    def _title_where(self, query: ParsedQuery, *, excluded: bool = True) -> tuple[str, list]:
+        """Notices whose title holds every included term: their own small GIN index, so a
+        term found in many bodies but no title is not a walk through every notice."""
+        conditions = ["title_vector @@ %s::tsquery"]
+        params: list = [" & ".join(f"({term.tsquery()})" for term in query.included)]
+        for term in query.included:
+            if not term.decided_by_tsquery:
+                conditions.append("title LIKE %s")
+                params.append(term.like_pattern())
+        partial = self.partial_keys()
+        for term in query.excluded if excluded else ():
+            if partial or not term.decided_by_tsquery:
+                conditions.append("NOT (title LIKE %s OR body LIKE %s)")
+                params += [term.like_pattern()] * 2
+            else:
+                conditions.append("NOT vector @@ %s::tsquery")
+                params.append(term.tsquery())
         return " AND ".join(conditions), params
 
     def keys_sql(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
@@ -365,7 +479,10 @@ class _PostgreSQL(_Backend):
         return f"SELECT sort_key FROM {DOCUMENT_TABLE} WHERE {where}", params
 
     def score(self, query: ParsedQuery) -> tuple[str, list, float]:
-        return "ts_rank(vector, %s::tsquery)", [self.tsquery(query)], -1.0
+        # No ts_rank: it reads each match's tsvector (some 20 KB), which for a few hundred
+        # matches costs more than the whole search may. Matches rank by the groups alone
+        # (as typed, in the title), then newest first.
+        return "0", [], 1.0
 
 
 def _backend() -> _Backend:
@@ -378,8 +495,8 @@ def _fetch(sql: str, params: Sequence) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _matching_ids(query: ParsedQuery) -> RawSQL:
-    backend = _backend()
+def _matching_ids(query: ParsedQuery, backend: _Backend | None = None) -> RawSQL:
+    backend = backend or _backend()
     if isinstance(backend, _PostgreSQL):
         where, params = backend.where(query)
         return RawSQL(f"SELECT notice_id FROM {DOCUMENT_TABLE} WHERE {where}", params)
@@ -395,6 +512,19 @@ def filter_notices(notices: QuerySet[Notice], query: str | ParsedQuery) -> Query
     return notices.filter(id__in=_matching_ids(parsed))
 
 
+def _everything_searchable(notices: QuerySet[Notice]) -> bool:
+    """Whether `notices` holds every indexed notice, so the index alone counts and pages.
+    Published notices are all of them unless one lacks a urlname (unique: one at most)."""
+    if not notices.query.has_filters():
+        return True
+    published = Notice.objects.published()
+    return (
+        notices.model is Notice
+        and str(notices.query) == str(published.query)
+        and not Notice.objects.filter(urlname="").exists()
+    )
+
+
 class SearchResults:
     """The matches of a query within `notices`, ordered by `sort`; sliceable like a list, so
     Paginator pages through it. `.notices` is a plain queryset of them, for facets and feeds.
@@ -407,9 +537,11 @@ class SearchResults:
         self.query = query
         self.sort = sort if sort in SORTS else "relevance"
         self.base = notices
-        self.notices = filter_notices(notices, query)
-        self.unfiltered = not notices.query.has_filters()
         self.backend = _backend()
+        self.notices = (
+            notices.filter(id__in=_matching_ids(query, self.backend)) if query else notices.none()
+        )
+        self.unfiltered = _everything_searchable(notices)
         self._count: int | None = None
         self._ranked: list[int] | None = None
         self._ranked_done = False
@@ -463,19 +595,14 @@ class SearchResults:
         backend = self.backend
         where, params = backend.where(self.query)
         score, score_params, sign = backend.score(self.query)
-        postgres = isinstance(backend, _PostgreSQL)
-        title = ", title" if postgres else ""
         rows = _fetch(
-            f"SELECT {backend.key}, {score}{title} FROM {backend.table} WHERE {where} LIMIT %s",
+            f"SELECT {backend.key}, {score} FROM {backend.table} WHERE {where} LIMIT %s",
             [*score_params, *params, RANK_LIMIT + 1],
         )
         if len(rows) > RANK_LIMIT:
             return None
-        if postgres:  # the normalised title is at hand: LIKE '%term%' is `in`
-            texts = [term.text for term in self.query.included]
-            in_title = {row[0] for row in rows if all(text in row[2] for text in texts)}
-        else:
-            in_title = {row[0] for row in _fetch(*backend.keys_sql(self.query, "title"))}
+        # From the titles' own index: on PostgreSQL the titles are stored out of line too.
+        in_title = {row[0] for row in _fetch(*backend.keys_sql(self.query, "title"))}
         ids_by_key = self._ids_by_key([row[0] for row in rows])
         exact_title, exact = self._exact_ids(ids_by_key.values())
 
@@ -579,10 +706,20 @@ class SearchResults:
         backend = self.backend
         keys, params = backend.keys_sql(self.query, part)
         direction = "DESC" if newest else "ASC"
-        rows = _fetch(
-            f"{keys} ORDER BY {backend.key} {direction} LIMIT %s OFFSET %s",
-            [*params, stop - start, start],
-        )
+        sql = f"{keys} ORDER BY {backend.key} {direction} LIMIT %s OFFSET %s"
+        params = [*params, stop - start, start]
+        if connection.vendor != "postgresql":
+            return self._ids_for_keys([row[0] for row in _fetch(sql, params)])
+        # Walking sort_key newest first (or every row) checks each row's tsvector, read out
+        # of line (0.15-0.7 s when a term is in few titles); the GIN bitmap and a top-N sort
+        # cost what the matches' narrow rows cost.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            cursor.execute("RESET enable_indexscan")
+            cursor.execute("RESET enable_seqscan")
         return self._ids_for_keys([row[0] for row in rows])
 
     def _part_ids(self, part: str) -> RawSQL:
@@ -748,28 +885,48 @@ def _highlight_text_node(
 # --- Keeping the index up to date -------------------------------------------------------
 
 
-def _pg_vector(title: str, body: str) -> str:
-    """tsvector input for the tokens of the title (weight A) then the body (weight B)."""
-    positions: dict[str, list[str]] = {}
-    position = 0
-    for text, weight in ((title, "A"), (body, "B")):
-        for token in index_tokens(text):
-            position += 1
-            found = positions.setdefault(token, [])
-            if len(found) < _PG_MAX_POSITIONS:
-                found.append(f"{min(position, _PG_MAX_POSITION)}{weight}")
-    return " ".join(
-        "'" + token.replace("\\", "\\\\").replace("'", "''") + "':" + ",".join(spots)
-        for token, spots in positions.items()
-    )
+def _pg_quoted(lexeme: str) -> str:
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _fts_row(key: int, title: str, body: str) -> tuple[int, str, str]:
-    return key, " ".join(index_tokens(title)), " ".join(index_tokens(body))
+def _pg_grams(text: str) -> set[str]:
+    """Every substring of up to _PG_GRAM characters of the runs of a `search_text()`."""
+    grams = set(text)
+    grams.discard(" ")
+    for gram in _PG_GRAMS:
+        grams.update(gram.findall(text))
+    return grams
 
 
-def _write_fts_rows(documents: Iterable[tuple[int, str, str]], *, delete: bool = False) -> None:
-    """Add FTS5 rows for (sort_key, title, body), or delete them (given as they were indexed)."""
+def _pg_vectors(title: str, body: str) -> tuple[str, str]:
+    """tsvector input for the grams of a notice's normalised title and body, and for those
+    of its title alone.
+
+    Lexemes without positions: matching needs none, and they keep the tsvector small. Grams
+    hold letters and digits only, so they need no quoting beyond the quotes around them."""
+    in_title = _pg_grams(title)
+    grams = in_title | _pg_grams(body)
+    if (len(title) + len(body)) * _PG_MAX_BYTES_PER_CHAR > _PG_MAX_LEXEME_BYTES and sum(
+        len(gram.encode()) for gram in grams
+    ) > _PG_MAX_LEXEME_BYTES:
+        grams = {*title, *body, _PG_PARTIAL} - {" "}
+    # A title has at most 500 characters: its grams always fit.
+    return _pg_tsvector(grams), _pg_tsvector(in_title)
+
+
+def _pg_tsvector(lexemes: set[str]) -> str:
+    return "'" + "' '".join(lexemes) + "'" if lexemes else ""
+
+
+def _fts_row(
+    key: int, title: str, body: str, tokens: tuple[str, str] | None = None
+) -> tuple[int, str, str]:
+    return key, *(tokens or (fts_tokens(title), fts_tokens(body)))
+
+
+def _write_fts_rows(documents: Iterable[tuple], *, delete: bool = False) -> None:
+    """Add FTS5 rows for (sort_key, title, body[, their fts_tokens() made ahead]), or delete
+    them (given as they were indexed)."""
     rows = [_fts_row(*document) for document in documents]
     if not rows:
         return
@@ -787,22 +944,47 @@ def _write_fts_rows(documents: Iterable[tuple[int, str, str]], *, delete: bool =
         )
 
 
-def index_notices(notices: Iterable[Notice]) -> int:
-    """Index (or index again) saved notices from their title and body_html; return how many."""
-    documents = [
-        (notice.id, sort_key(notice.date, notice.id), *map(search_text, notice_texts(notice)))
-        for notice in notices
-    ]
+class IndexText(NamedTuple):
+    """What the index takes of a notice, which a process without the database can make (an
+    import's workers, beside the rendering it depends on: issue 13)."""
+
+    title: str  # search_text() of the title
+    body: str  # search_text() of the body's visible text
+    fts: tuple[str, str] | None = None  # their fts_tokens(), on SQLite
+    pg: tuple[str, str] | None = None  # their _pg_vectors(), on PostgreSQL
+
+
+def index_text(notice: Notice) -> IndexText:
+    title, body = map(search_text, notice_texts(notice))
+    fts = (fts_tokens(title), fts_tokens(body)) if connection.vendor == "sqlite" else None
+    pg = _pg_vectors(title, body) if connection.vendor == "postgresql" else None
+    return IndexText(title, body, fts, pg)
+
+
+def index_notices(notices: Iterable[Notice], made: Mapping[int, IndexText] | None = None) -> int:
+    """Index (or index again) saved notices from their title and body_html; return how many.
+    `made` holds the index_text() of some of them by id, made ahead from the same body_html."""
+    documents, made_tokens, made_vectors = [], [], []
+    for notice in notices:
+        text = (made and made.get(notice.id)) or index_text(notice)
+        documents.append((notice.id, sort_key(notice.date, notice.id), text.title, text.body))
+        made_tokens.append(text.fts)
+        made_vectors.append(text.pg)
     if not documents:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.executemany(
-                f"INSERT INTO {DOCUMENT_TABLE} (notice_id, sort_key, title, body, vector) "
-                "VALUES (%s, %s, %s, %s, %s::tsvector) ON CONFLICT (notice_id) DO UPDATE SET "
-                "sort_key = EXCLUDED.sort_key, title = EXCLUDED.title, body = EXCLUDED.body, "
-                "vector = EXCLUDED.vector",
-                [(*document, _pg_vector(*document[2:])) for document in documents],
+                f"INSERT INTO {DOCUMENT_TABLE} "
+                "(notice_id, sort_key, title, body, vector, title_vector) "
+                "VALUES (%s, %s, %s, %s, %s::tsvector, %s::tsvector) "
+                "ON CONFLICT (notice_id) DO UPDATE SET sort_key = EXCLUDED.sort_key, "
+                "title = EXCLUDED.title, body = EXCLUDED.body, vector = EXCLUDED.vector, "
+                "title_vector = EXCLUDED.title_vector",
+                [
+                    (*document, *(vectors or _pg_vectors(*document[2:])))
+                    for document, vectors in zip(documents, made_vectors, strict=True)
+                ],
             )
             return len(documents)
         ids = [document[0] for document in documents]
@@ -821,7 +1003,9 @@ def index_notices(notices: Iterable[Notice]) -> int:
             "VALUES (%s, %s, %s, %s)",
             documents,
         )
-        _write_fts_rows(document[1:] for document in documents)
+        _write_fts_rows(
+            (*document[1:], tokens) for document, tokens in zip(documents, made_tokens, strict=True)
+        )
     return len(documents)
 
 
@@ -855,7 +1039,11 @@ def rebuild_index(
             progress(done, len(ids))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"ANALYZE {DOCUMENT_TABLE}")  # fresh statistics for the planner
+            # Fresh statistics for the planner; and outside a transaction VACUUM too, which
+            # moves the GIN indexes' pending entries into the index proper (searches scan
+            # the pending list whole).
+            command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+            cursor.execute(f"{command} {DOCUMENT_TABLE}")
         else:
             for table in (FTS_TABLE, TITLE_FTS_TABLE):
                 cursor.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")

@@ -3,13 +3,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlencode
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, Exists, Max, OuterRef, Q, When
-from django.db.models.expressions import RawSQL
+from django.db import connection
+from django.db.models import Q
 from django.db.models.functions import Substr
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +19,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.views.decorators.http import condition, require_safe
 from taggit.models import Tag
 
+from notices import counts as stored_counts
 from notices.caching import cached, queryset_key, request_version
 from notices.filters import (
     DROPPED_PARAMS,
@@ -28,11 +29,12 @@ from notices.filters import (
     facet_counts,
     facet_page_query,
     facet_values,
+    is_wide,
     known_params,
+    list_count,
     month_in_year_label,
     month_label,
     period_bounds,
-    period_counts,
     site_or_404,
     year_label,
 )
@@ -84,9 +86,16 @@ SORT_LABELS = {
 }
 
 
-def paginate(request: HttpRequest, notices: NoticeQuerySet) -> Page:
-    # Cached count and keyset-sought deep pages (notices/pagination.py, issue 5).
-    return paginate_notices(request, notices.for_list(), settings.NOTICES_PAGE_SIZE, orphans=3)
+def paginate(
+    request: HttpRequest, notices: NoticeQuerySet, filters: NoticeFilters | None = None
+) -> Page:
+    # Cached count and keyset-sought deep pages (notices/pagination.py, issue 5); the count
+    # of a list the stored counts hold is read from them (notices/counts.py, issue 13).
+    scope_counted = filters is not None and filters.count_scope() is not None
+    return paginate_notices(
+        request, notices.for_list(), settings.NOTICES_PAGE_SIZE, orphans=3,
+        counter=(lambda: list_count(filters)) if scope_counted else None,
+    )  # fmt: skip
 
 
 # --- Notice lists --------------------------------------------------------------
@@ -101,15 +110,17 @@ def render_notice_list(
     feed: tuple[str, str] | None = None,
 ) -> HttpResponse:
     """The one way a filtered, paginated notice list becomes HTML, JSON or CSV."""
-    notices = filters.apply(Notice.objects.published())
-    page = paginate(request, notices)
+    wide = cached("wide", [filters.count_scope()], lambda: is_wide(filters), request=request)
+    notices = filters.apply(Notice.objects.published(), wide=wide)
+    page = paginate(request, notices, filters)
     if requested_format(request) == "csv":  # rows only: no facets to count
         return csv_response(request, "notices", page, list_ids(notices))
-    # Grouped counts over every matching row: computed once per data version (issue 5).
+    # Read from the stored counts when one scope holds the list, else grouped over every
+    # matching row; either way once per data version (issues 5, 13).
     facets = cached(
         "facets",
         [queryset_key(notices), filters.query(), get_language()],
-        lambda: facet_counts(notices, filters),
+        lambda: facet_counts(notices, filters, listed=True),
         request=request,
     )
     if wants_json(request):
@@ -288,20 +299,19 @@ def _index_response(request: HttpRequest, template: str, context: dict, data: di
 @require_safe
 def category_index(request: HttpRequest) -> HttpResponse:
     """The whole tree; each count includes the notices of the sub-categories."""
-    links = Notice.categories.through.objects.filter(notice__in=Notice.objects.published())
-    by_leaf = links.values_list("category__path").annotate(count=Count("notice_id"))
+    categories = list(
+        Category.objects.only("id", "name", "path", "full_name", "parent_id").order_by("path")
+    )
+    path_of = {category.id: category.path for category in categories}
+    # Links per category from the stored counts (notices/counts.py), summed up each branch.
     counts: dict[str, int] = {}
-    # Grouped over every link: once per data version, as the lists' facets.
-    for path, count in cached("category-index", [], lambda: list(by_leaf), request=request):
-        parts = path.split("/")
-        for depth in range(1, len(parts) + 1):
+    for category_id, count in stored_counts.values(stored_counts.ALL, "c"):
+        parts = path_of.get(int(category_id), "").split("/")
+        for depth in range(1, len(parts) + 1) if parts[0] else ():
             branch = "/".join(parts[:depth])
             counts[branch] = counts.get(branch, 0) + count
     nodes: dict[int, dict[str, Any]] = {}
     roots: list[dict[str, Any]] = []
-    categories = list(
-        Category.objects.only("id", "name", "path", "full_name", "parent_id").order_by("path")
-    )
     label_categories(categories)
     for category in categories:
         node = {"category": category, "count": counts.get(category.path, 0), "children": []}
@@ -346,18 +356,15 @@ def category_index(request: HttpRequest) -> HttpResponse:
 @require_safe
 def tag_index(request: HttpRequest) -> HttpResponse:
     by_name = request.GET.get("sort") == "name"
-    tags = (
-        Tag.objects.filter(
-            notices_taggednotice_items__content_object__in=Notice.objects.published()
-        )
-        .annotate(count=Count("notices_taggednotice_items"))
-        .values_list("name", "slug", "count")
-    )
+
+    def tag_counts() -> list[tuple[str, str, int]]:
+        # Counts from the stored counts (notices/counts.py), names for the tags in use.
+        used = {int(tag): count for tag, count in stored_counts.values(stored_counts.ALL, "t")}
+        tags = Tag.objects.filter(id__in=list(used)).values_list("id", "name", "slug")
+        return [(name, slug, used[tag_id]) for tag_id, name, slug in tags]
+
     # Names by pinyin (Chinese) and alphabet (Latin), not by code point: sorted in Python.
-    # The grouped counts once per data version, as the lists' facets.
-    rows = sorted_by_name(
-        cached("tag-index", [], lambda: list(tags), request=request), lambda row: row[0]
-    )
+    rows = sorted_by_name(cached("tag-index", [], tag_counts, request=request), lambda row: row[0])
     if not by_name:
         rows.sort(key=lambda row: -row[2])  # stable: equal counts stay by name
     most = max((count for _, _, count in rows), default=1)
@@ -387,15 +394,10 @@ def tag_index(request: HttpRequest) -> HttpResponse:
 @require_safe
 def site_index(request: HttpRequest) -> HttpResponse:
     by_name = request.GET.get("sort") == "name"
-    counts = (
-        Notice.objects.published()
-        .exclude(site="")
-        .order_by()
-        .values_list("site")
-        .annotate(count=Count("pk"), latest=Max("date"), domain=Max("domain"))
-    )
+    # Counts and domains from the stored counts, latest dates within each site's latest month.
     rows = sorted_by_name(
-        cached("site-index", [], lambda: list(counts), request=request), lambda row: row[0]
+        cached("site-index", [], stored_counts.site_summaries, request=request),
+        lambda row: row[0],
     )
     if not by_name:
         rows.sort(key=lambda row: -row[1])  # stable: equal counts stay by name
@@ -423,8 +425,8 @@ def site_index(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def archive_index(request: HttpRequest) -> HttpResponse:
-    # Every notice placed in its month: 0.3 s at 20,000 notices, so once per data version.
-    counts = cached("archive-index", [], lambda: period_counts(Notice.objects.published()),
+    # Every notice's month, from the stored counts (notices/counts.py, issue 13).
+    counts = cached("archive-index", [], lambda: stored_counts.month_counts(stored_counts.ALL),
                     request=request)  # fmt: skip
     rows = [(year, month, count) for (year, month), count in reversed(counts)]
     years: list[dict[str, Any]] = []
@@ -467,27 +469,18 @@ def _detail_last_modified(request: HttpRequest, urlname: str) -> dt.datetime:
 @require_safe
 @condition(etag_func=_detail_etag, last_modified_func=_detail_last_modified)
 def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
-    notice = get_object_or_404(
-        Notice.objects.published().prefetch_related("categories", "tags"), urlname=urlname
-    )
+    published = Notice.objects.published()
     if wants_json(request):
+        notice = get_object_or_404(
+            published.prefetch_related("categories", "tags"), urlname=urlname
+        )
         return json_response(notice_detail_json(request, notice))
-    categories = list(notice.categories.all())
-    _label_trails_cached(request, categories)
-    category_trail = categories[0].trail if categories else []
-    published = Notice.objects.published().only("urlname", "title", "date")
-    # The outer date bound lets the (date, id) index seek; the OR alone scans (issue 5).
-    date, pk = notice.date, notice.id
-    older = (
-        published.filter(Q(date__lte=date) & (Q(date__lt=date) | Q(id__lt=pk)))
-        .order_by("-date", "-id")
-        .first()
-    )
-    newer = (
-        published.filter(Q(date__gte=date) & (Q(date__gt=date) | Q(id__gt=pk)))
-        .order_by("date", "id")
-        .first()
-    )
+    # Four queries in all (issue 13): the data version, the notice, its tags and category
+    # ids, then its neighbours and related notices together.
+    notice = get_object_or_404(published, urlname=urlname)
+    links = _notice_links(notice)
+    categories = _categories_with_trails(request, links.category_ids)
+    around = _neighbours_and_related(notice, links)
     highlighted = _highlighted(notice, request.GET.get("highlight", ""))
     # Heading ids for the table of contents go on the sanitised (and highlighted) HTML.
     body = outline(highlighted.pop("body_html", notice.body_html))
@@ -496,11 +489,12 @@ def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
         "notices/notice_detail.html",
         {
             "notice": notice,
+            "tags": links.tags,
             "categories": categories,
-            "category_trail": category_trail,
-            "older": older,
-            "newer": newer,
-            "related": related_notices(notice, categories),
+            "category_trail": categories[0].trail if categories else [],
+            "older": around.older,
+            "newer": around.newer,
+            "related": around.related,
             "canonical_url": request.build_absolute_uri(notice.get_absolute_url()),
             "body_html": body.html,
             "toc": body.entries,
@@ -508,6 +502,72 @@ def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
             **highlighted,
         },
     )
+
+
+class NoticeLinks(NamedTuple):
+    tags: list[Tag]
+    category_ids: list[int]
+    # Whether shared tags alone give RELATED_COUNT related notices (some tag has that many
+    # other notices): then the same-category and same-site fills are not asked for.
+    tags_fill_related: bool
+
+
+def _notice_links(notice: Notice) -> NoticeLinks:
+    """The notice's tags (by id, as the page lists them) and category ids in one query."""
+    tag_table = connection.ops.quote_name(Tag._meta.db_table)
+    link_table = connection.ops.quote_name(TaggedNotice._meta.db_table)
+    notice_table = connection.ops.quote_name(Notice._meta.db_table)
+    category_table = connection.ops.quote_name(Notice.categories.through._meta.db_table)
+    sql = (
+        f"SELECT 0, tag.id, tag.name, tag.slug, (SELECT COUNT(*) FROM ("
+        f" SELECT 1 FROM {link_table} other"
+        f" JOIN {notice_table} n ON n.id = other.content_object_id"
+        f" WHERE other.tag_id = tag.id AND n.id <> %s AND n.urlname <> ''"
+        f" ORDER BY other.content_object_id DESC LIMIT {RELATED_COUNT}) AS enough)"
+        f" FROM {tag_table} tag JOIN {link_table} link ON link.tag_id = tag.id"
+        f" WHERE link.content_object_id = %s"
+        f" UNION ALL SELECT 1, category_id, NULL, NULL, 0 FROM {category_table}"
+        f" WHERE notice_id = %s"
+        f" ORDER BY 1, 2"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [notice.pk, notice.pk, notice.pk])
+        rows = cursor.fetchall()
+    return NoticeLinks(
+        tags=[Tag(id=tag, name=name, slug=slug) for kind, tag, name, slug, _ in rows if not kind],
+        category_ids=[category_id for kind, category_id, *_ in rows if kind],
+        tags_fill_related=any(not kind and others >= RELATED_COUNT for kind, *_, others in rows),
+    )
+
+
+def _categories_with_trails(request: HttpRequest, category_ids: list[int]) -> list[Category]:
+    """The categories of these ids (by path, as the page lists them), labelled and with their
+    trails, from the whole tree's trails kept once per data version: no query on a page
+    (categories are few; per combination of ids, each new one cost two queries)."""
+
+    def compute() -> dict[int, list[tuple[int, str, str, str]]]:
+        every = list(Category.objects.with_children())
+        label_trails(every)
+        return {
+            category.id: [(node.id, node.name, node.path, node.label) for node in category.trail]
+            for category in every
+        }
+
+    if not category_ids:
+        return []
+    trails = cached("category-trails-all", [], compute, request=request)
+    categories = []
+    for category_id in category_ids:
+        if category_id not in trails:  # written after this data version was read
+            continue
+        trail = []
+        for node_id, name, path, label in trails[category_id]:
+            node = Category(id=node_id, name=name, path=path)
+            node._label = label
+            trail.append(node)
+        trail[-1]._trail = trail
+        categories.append(trail[-1])
+    return sorted(categories, key=lambda category: category.path)
 
 
 def _label_trails_cached(request: HttpRequest, categories: list[Category]) -> None:
@@ -549,57 +609,118 @@ def _highlighted(notice: Notice, highlight_text: str) -> dict[str, Any]:
     }
 
 
-def _recent_with_tags(tag_ids: list[int]) -> Q:
-    """The newest RELATED_POOL notices of each tag: ranking every notice that shares a
-    site-wide tag took 50 ms at 100,000 notices; each pool is an index-only read of the
-    (tag, notice) index (issue 5). One limited subquery per tag inside the same query, so
-    the page's query count does not grow with the notice's tags.
-
-    A UNION ALL of per-tag LIMITs, because OR-ed `IN (subquery)` conditions made SQLite scan
-    every row of the tags (13 ms at 10,000 notices, growing with N); this stays bounded."""
-    table = TaggedNotice._meta.db_table
-    newest = (
-        f"SELECT * FROM (SELECT content_object_id FROM {table} WHERE tag_id = %s"
-        f" ORDER BY content_object_id DESC LIMIT {RELATED_POOL}) AS newest"
-    )
-    return Q(pk__in=RawSQL(" UNION ALL ".join([newest] * len(tag_ids)), list(tag_ids)))
+class Around(NamedTuple):
+    older: Notice | None
+    newer: Notice | None
+    related: list[Notice]
 
 
-def related_notices(notice: Notice, categories: list[Category]) -> list[Notice]:
-    """Notices sharing the most tags (ties go to the same category, then the same site, then
-    the newest); filled up from the same category, then the same site. At most three
-    queries, each cut off at RELATED_COUNT rows."""
-    candidates = Notice.objects.published().exclude(pk=notice.pk).only("urlname", "title", "date")
-    category_ids = [category.id for category in categories]
-    related: list[Notice] = []
-    tag_ids = [tag.id for tag in notice.tags.all()]
+def _neighbours_and_related(notice: Notice, links: NoticeLinks) -> Around:
+    """The older and newer notices by (date, id), and the related notices: those sharing the
+    most tags (ties go to the same category, then the same site, then the newest), filled up
+    with the newest of the same category, then of the same site. One query, a UNION ALL of
+    parts each cut off at RELATED_COUNT rows (or one); each part was a query of its own."""
+    table = connection.ops.quote_name(Notice._meta.db_table)
+    link_table = connection.ops.quote_name(TaggedNotice._meta.db_table)
+    category_table = connection.ops.quote_name(Notice.categories.through._meta.db_table)
+    date = connection.ops.adapt_datetimefield_value(notice.date)
+    columns = "n.id, n.urlname, n.title, n.date"
+    others = f"n.urlname <> '' AND n.id <> {int(notice.pk)}"
+    in_categories = ", ".join(str(int(pk)) for pk in links.category_ids)
+    # The outer date bound lets the (date, id) index seek; the OR alone scans (issue 5).
+    parts = [
+        (
+            f"SELECT 'older' AS part, {columns}, 0 AS shared, 0 AS same_category, 0 AS same_site"
+            f" FROM {table} n WHERE n.urlname <> '' AND n.date <= %s"
+            f" AND (n.date < %s OR n.id < %s) ORDER BY n.date DESC, n.id DESC LIMIT 1",
+            [date, date, notice.pk],
+        ),
+        (
+            f"SELECT 'newer', {columns}, 0, 0, 0 FROM {table} n WHERE n.urlname <> ''"
+            f" AND n.date >= %s AND (n.date > %s OR n.id > %s) ORDER BY n.date, n.id LIMIT 1",
+            [date, date, notice.pk],
+        ),
+    ]
+    tag_ids = [tag.pk for tag in links.tags]
     if tag_ids:
-        in_category = Notice.categories.through.objects.filter(
-            notice_id=OuterRef("pk"), category_id__in=category_ids
+        # The newest RELATED_POOL notices of each tag: ranking every notice that shares a
+        # site-wide tag took 50 ms at 100,000 notices; each pool is an index-only read of
+        # the (tag, notice) index (issue 5). A UNION ALL of per-tag LIMITs, because OR-ed
+        # `IN (subquery)` conditions made SQLite scan every row of the tags.
+        pool = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT content_object_id FROM {link_table} WHERE tag_id = %s"
+            f" ORDER BY content_object_id DESC LIMIT {RELATED_POOL}) AS newest"
+            for _ in tag_ids
         )
-        related += (
-            candidates.filter(_recent_with_tags(tag_ids), taggednotice__tag_id__in=tag_ids)
-            .annotate(
-                shared=Count("taggednotice"),
-                same_category=Exists(in_category),
-                same_site=Case(When(site=notice.site, then=1), default=0),
+        same_category = (
+            f"CASE WHEN EXISTS (SELECT 1 FROM {category_table} c"
+            f" WHERE c.notice_id = link.content_object_id AND c.category_id IN ({in_categories}))"
+            f" THEN 1 ELSE 0 END"
+            if in_categories
+            else "0"
+        )
+        # Ranked by shared tags and category from the indexes alone; the notice rows (site,
+        # date) are read only for the candidates that can still reach the first
+        # RELATED_COUNT: reading every candidate's row was most of the query's time.
+        parts.append(
+            (
+                f"WITH counted AS (SELECT link.content_object_id AS id, COUNT(*) AS shared,"
+                f" {same_category} AS same_category FROM {link_table} link"
+                f" WHERE link.tag_id IN ({', '.join(['%s'] * len(tag_ids))})"
+                f" AND link.content_object_id IN ({pool}) AND link.content_object_id <> %s"
+                f" AND link.content_object_id NOT IN (SELECT id FROM {table} WHERE urlname = '')"
+                f" GROUP BY link.content_object_id)"
+                f" SELECT 'tags', {columns}, counted.shared, counted.same_category,"
+                f" CASE WHEN n.site = %s THEN 1 ELSE 0 END"
+                f" FROM counted JOIN {table} n ON n.id = counted.id"
+                f" WHERE counted.shared * 2 + counted.same_category >= COALESCE(("
+                f"SELECT shared * 2 + same_category AS rank FROM counted"
+                f" ORDER BY rank DESC LIMIT 1 OFFSET {RELATED_COUNT - 1}), 0)"
+                f" ORDER BY 6 DESC, 7 DESC, 8 DESC, n.date DESC, n.id DESC"
+                f" LIMIT {RELATED_COUNT}",
+                [*tag_ids, *tag_ids, notice.pk, notice.site],
             )
-            .order_by("-shared", "-same_category", "-same_site", "-date", "-id")[:RELATED_COUNT]
         )
-    for narrower in (
-        Q(categories__in=category_ids) if category_ids else None,
-        Q(site=notice.site) if notice.site else None,
-    ):
-        if narrower is None or len(related) >= RELATED_COUNT:
-            continue
-        chosen = [n.pk for n in related]
-        related += (
-            candidates.filter(narrower)
-            .exclude(pk__in=chosen)
-            .distinct()
-            .order_by("-date", "-id")[: RELATED_COUNT - len(related)]
+    if not links.tags_fill_related:
+        if in_categories:
+            parts.append(
+                (
+                    f"SELECT 'category', {columns}, 0, 0, 0 FROM {table} n WHERE {others}"
+                    f" AND n.id IN (SELECT notice_id FROM {category_table}"
+                    f" WHERE category_id IN ({in_categories}))"
+                    f" ORDER BY n.date DESC, n.id DESC LIMIT {RELATED_COUNT}",
+                    [],
+                )
+            )
+        if notice.site:
+            parts.append(
+                (
+                    f"SELECT 'site', {columns}, 0, 0, 0 FROM {table} n WHERE {others}"
+                    f" AND n.site = %s ORDER BY n.date DESC, n.id DESC LIMIT {RELATED_COUNT}",
+                    [notice.site],
+                )
+            )
+    # Each part in a sub-select: SQLite allows no ORDER BY or LIMIT in a compound's parts.
+    sql = " UNION ALL ".join(
+        f"SELECT * FROM ({part}) AS part_{index}" for index, (part, _) in enumerate(parts)
+    )
+    rows = list(Notice.objects.raw(sql, [param for _, params in parts for param in params]))
+    by_part: dict[str, list[Notice]] = {}
+    for row in rows:
+        by_part.setdefault(row.part, []).append(row)
+    for ranked in by_part.values():  # a sub-select's order does not survive the union
+        ranked.sort(
+            key=lambda n: (n.shared, n.same_category, n.same_site, n.date, n.id), reverse=True
         )
-    return related
+    related: list[Notice] = []
+    for part in ("tags", "category", "site"):
+        chosen = {n.pk for n in related}
+        related += [n for n in by_part.get(part, []) if n.pk not in chosen]
+    return Around(
+        older=next(iter(by_part.get("older", [])), None),
+        newer=next(iter(by_part.get("newer", [])), None),
+        related=related[:RELATED_COUNT],
+    )
 
 
 # --- For robots ----------------------------------------------------------------
@@ -785,7 +906,7 @@ def facet_detail(request: HttpRequest, facet: str) -> HttpResponse:
         values, cut = cached(
             "facet-values",
             [queryset_key(notices), facet, by_name, filters.query(), get_language()],
-            lambda: facet_values(notices, filters, facet, by_name=by_name),
+            lambda: facet_values(notices, filters, facet, by_name=by_name, listed=not query),
             request=request,
         )
     target = reverse("notices:search" if query else "notices:list")

@@ -7,7 +7,8 @@ from django.test import TestCase, override_settings
 
 from notices.generator import generate_document
 from notices.importing import import_archive, import_workers
-from notices.models import Notice
+from notices.models import Notice, SearchDocument
+from notices.search import search_notices
 
 
 def notice_rows() -> list[tuple]:
@@ -67,6 +68,21 @@ class ReadAheadWorkerTests(TestCase):
         self.assertEqual(parallel.created, 23)
         self.assertEqual(parallel.failed, 2)
         self.assertEqual(notice_rows(), serial_rows)
+
+    def test_workers_index_for_search_as_the_serial_import_does(self) -> None:
+        def indexed() -> tuple[list, dict]:
+            documents = SearchDocument.objects.order_by("notice__urlname")
+            rows = list(documents.values_list("notice__urlname", "title", "body"))
+            words = ["通知", "学", "奖学金", rows[5][2][:4], rows[7][1][-3:]]
+            hits = {word: sorted(n.urlname for n in search_notices(word)[0:50]) for word in words}
+            return rows, hits
+
+        self.import_with(0)
+        serial = indexed()
+        Notice.objects.all().delete()
+        self.import_with(2)
+        self.assertEqual(indexed(), serial)
+        self.assertEqual(len(serial[0]), 23)
 
     def test_a_reimport_with_workers_skips_unchanged_files_and_updates_changed_ones(self) -> None:
         self.import_with(2)

@@ -190,6 +190,16 @@ class NormalisationTests(TestCase):
             ["疫情", "情防", "防控", "控", "通知", "知", "a"],
         )
 
+    def test_fts_tokens_are_the_tokens_as_fts5_splits_them(self) -> None:
+        for text in ["", "a", "a b c", "ab c de", "疫情防控 通知 a", "𠀀𠀁 x 2024年"]:
+            with self.subTest(text=text):
+                expected = [run[i : i + 2] for run in text.split() for i in range(len(run) - 1)]
+                self.assertEqual(
+                    sorted(search.fts_tokens(text).split()),
+                    sorted(expected + [run[-1] for run in text.split()]),
+                )
+                self.assertEqual(search.fts_tokens(text).split(), search.index_tokens(text))
+
     def test_a_long_body_is_found_at_its_end(self) -> None:
         # Past PostgreSQL's 16,383 tsvector positions: the order check still finds it.
         body = "各单位认真学习。" * 3000 + "最后一句话藏在这里"
@@ -197,6 +207,16 @@ class NormalisationTests(TestCase):
         self.assertEqual(hit_ids("藏在这里"), {notice.id})
         self.assertEqual(hit_ids('"一句话 藏在"'), set())
         self.assertEqual(hit_ids("最后一句话藏在这里"), {notice.id})
+
+
+@skipUnless(connection.vendor == "sqlite", "SQLite's FTS5 tables")
+class FtsTableTests(TestCase):
+    def test_fts5_tables_merge_eight_segments_at_a_time(self) -> None:
+        # Fewer rewrites of each notice's tokens while an import writes (migration 0012).
+        with connection.cursor() as cursor:
+            for table in (search.FTS_TABLE, search.TITLE_FTS_TABLE):
+                cursor.execute(f"SELECT v FROM {table}_config WHERE k = 'automerge'")
+                self.assertEqual(cursor.fetchone(), (8,), table)
 
 
 class RankingTests(TestCase):
@@ -682,3 +702,70 @@ class ExactScriptRankingTests(TestCase):
         self.assertFalse(parse_query("个小 通知").folds)
         self.assertTrue(parse_query("個小 通知").folds)
         self.assertEqual(parse_query("個小").terms, parse_query("个小").terms)  # same matches
+
+
+class PublishedNoticesTests(TestCase):
+    def test_the_index_alone_answers_for_published_notices_unless_one_lacks_a_urlname(self):
+        make_notice(title="奖学金评审", body="内容")
+        make_notice(title="助学金", body="奖学金另见附件。")
+        self.assertTrue(search_notices("奖学金").unfiltered)
+        self.assertEqual(search_notices("奖学金").count(), 2)
+        hidden = make_notice(urlname="", title="奖学金名单", body="内容")
+        results = search_notices("奖学金")
+        self.assertFalse(results.unfiltered)
+        self.assertEqual(results.count(), 2)
+        self.assertNotIn(hidden.id, {notice.id for notice in results[0:10]})
+
+
+@skipUnless(connection.vendor == "postgresql", "PostgreSQL's tsvector of grams")
+class PostgreSQLGramTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_archive(Path(tmp), 40, seed=13)
+            # Most of these notices do not fit this budget: they are indexed as too long.
+            with mock.patch.object(search, "_PG_MAX_LEXEME_BYTES", 3000):
+                import_archive([Path(tmp)])
+                cls.short = make_notice(title="短通知", body="奖学金名单。")
+        cls.normalised = normalised_texts()
+
+    def test_terms_of_up_to_four_characters_need_no_like_without_long_notices(self) -> None:
+        backend = search._PostgreSQL()
+        backend._partial = []
+        for query in ["学", "大学", "研究生", "国家奖学", "大学 -2020", "国家 2020"]:
+            with self.subTest(query=query):
+                where, _ = backend.where(parse_query(query))
+                self.assertNotIn("LIKE", where)
+        where, _ = backend.where(parse_query("奖学金评审"))
+        self.assertIn("LIKE", where)
+
+    def test_notices_too_long_for_a_tsvector_are_still_found(self) -> None:
+        partial = set(search._PostgreSQL().partial_keys())
+        keys = set(SearchDocument.objects.values_list("sort_key", flat=True))
+        self.assertTrue(partial)
+        self.assertLess(len(partial), len(keys))
+        self.assertNotIn(SearchDocument.objects.get(notice=self.short).sort_key, partial)
+        texts = [text for pair in self.normalised.values() for text in pair if text]
+        rng = random.Random(13)
+        queries = ["奖学金", "名单", "学 -奖学金", "大学 2020", "通知 -学院", '"特此 通知"']
+        while len(queries) < 120:
+            text = rng.choice(texts)
+            length = rng.randint(1, 6)
+            start = rng.randrange(max(1, len(text) - length + 1))
+            if re.search(r"[^\W_]", text[start : start + length]):
+                queries.append(f'"{text[start : start + length]}"')
+        for query in queries:
+            with self.subTest(query=query):
+                expected = brute_force(query, self.normalised)
+                self.assertEqual(hit_ids(query), expected)
+                self.assertEqual(search_notices(query).count(), len(expected))
+
+    def test_a_long_notice_keeps_its_characters_and_the_marker(self) -> None:
+        with mock.patch.object(search, "_PG_MAX_LEXEME_BYTES", 10):
+            vector, title_vector = search._pg_vectors("通知", "奖学金 名单")
+        self.assertEqual(
+            set(vector.replace("'", "").split()),
+            {"通", "知", "奖", "学", "金", "名", "单", "~partial"},
+        )
+        self.assertEqual(set(title_vector.replace("'", "").split()), {"通", "知", "通知"})
+        self.assertEqual(search._pg_vectors("", ""), ("", ""))
