@@ -495,6 +495,20 @@ def _fetch(sql: str, params: Sequence) -> list[tuple]:
         return cursor.fetchall()
 
 
+def _fetch_without(plans: Sequence[str], sql: str, params: Sequence) -> list[tuple]:
+    """_fetch() with PostgreSQL planner switches (enable_seqscan ...) off for this query
+    alone: SET LOCAL lasts to the end of the transaction, which may be a caller's, so each is
+    reset after the query too."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        for plan in plans:
+            cursor.execute(f"SET LOCAL {plan} = off")
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        for plan in plans:
+            cursor.execute(f"RESET {plan}")
+    return rows
+
+
 def _matching_ids(query: ParsedQuery, backend: _Backend | None = None) -> RawSQL:
     backend = backend or _backend()
     if isinstance(backend, _PostgreSQL):
@@ -695,12 +709,7 @@ class SearchResults:
             return _fetch(sql, params)[0][0]
         # For a common word PostgreSQL picks a sequential scan that unpacks every tsvector
         # (1.1 s for 99,000 of 100,000 notices); the GIN bitmap only visits heap pages (0.14 s).
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute(sql, params)
-            count = cursor.fetchone()[0]
-            cursor.execute("RESET enable_seqscan")
-        return count
+        return _fetch_without(("enable_seqscan",), sql, params)[0][0]
 
     def _index_page(self, part: str, start: int, stop: int, *, newest: bool) -> list[int]:
         backend = self.backend
@@ -713,13 +722,7 @@ class SearchResults:
         # Walking sort_key newest first (or every row) checks each row's tsvector, read out
         # of line (0.15-0.7 s when a term is in few titles); the GIN bitmap and a top-N sort
         # cost what the matches' narrow rows cost.
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_indexscan = off")
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-            cursor.execute("RESET enable_indexscan")
-            cursor.execute("RESET enable_seqscan")
+        rows = _fetch_without(("enable_indexscan", "enable_seqscan"), sql, params)
         return self._ids_for_keys([row[0] for row in rows])
 
     def _part_ids(self, part: str) -> RawSQL:
