@@ -621,7 +621,7 @@ class _ImportRun:
         )
         rendered = self.rendered.pop(document.source_path, None)
         if rendered:
-            notice.body_html, notice.summary = rendered[:2]  # made by Notice.render() in a worker
+            notice.body_html, notice.summary = rendered.body_html, rendered.summary  # a worker's
         else:
             notice.render()
         limit = render_limit(notice.body_html)  # also for bodies rendered in a worker
