@@ -41,11 +41,11 @@ from notices.documents import (
 )
 from notices.exporting import iter_exported
 from notices.history import import_versions
-from notices.models import Category, Notice, OldAddress, SearchDocument, TaggedNotice
+from notices.models import Category, Notice, OldAddress, TaggedNotice
 from notices.old_urls import PostLinks
 from notices.permalinks import old_addresses
 from notices.rendering import render_limit
-from notices.search import IndexText, index_notices, index_text
+from notices.search import IndexText, analyze_tables, index_notices, index_text
 
 # Cached values are keyed by the data version (notices/caching.py); a long import renews
 # it at most this often, and always after its last batch.
@@ -741,27 +741,6 @@ def insert_links(
         sql += " ON CONFLICT DO NOTHING"
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
-
-
-def analyze_tables() -> None:
-    """Fresh planner statistics and visibility map after a bulk import, on PostgreSQL.
-
-    Autovacuum notices 100,000 new rows only minutes later; until then the planner plans
-    for the old, small tables: at 100,000 notices a detail page's tag query was a parallel
-    hash (17 ms) instead of an index lookup, and without a vacuumed visibility map the
-    keyset anchor of a deep page was a sort spilled to disk (75 ms) instead of an
-    index-only scan (issue 5). SQLite plans well without statistics.
-    """
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        if connection.in_atomic_block:  # VACUUM cannot run inside a transaction
-            cursor.execute("ANALYZE")
-        else:
-            # The search table too: VACUUM also moves its GIN index's pending entries in.
-            for model in (Notice, TaggedNotice, Notice.categories.through, SearchDocument):
-                cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
-            cursor.execute("ANALYZE")
 
 
 def remove_orphans() -> None:
