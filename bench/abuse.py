@@ -13,7 +13,8 @@ Each hostile file is imported alone by `import_notices` in a child process (wall
 RSS from os.wait4; an import of an empty folder is the baseline of Django's start-up), then the
 rest in one run. The database is the script's own: a SQLite file in the temporary folder, or
 with DATABASE_URL pointing at PostgreSQL a database named nb_abuse_bench there, dropped after.
-Then gunicorn (gunicorn.conf.py; DEBUG=0, collectstatic first, 127.0.0.1, a port in 8250-8299)
+Then gunicorn (gunicorn.conf.py; DEBUG=0, collectstatic first, 127.0.0.1, a port the OS
+chooses: bench/serving.py)
 gets requests one at a time, per page type: lists, each hostile detail page, highlight on the
 big ones, searches, feeds (and 40 random query strings on /atom.xml), sitemap, archive,
 out-of-range parameters, 999 junk query parameters. Worker RSS (VmRSS/VmHWM of gunicorn's
@@ -38,8 +39,6 @@ import json
 import os
 import random
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,7 +53,8 @@ from urllib.parse import quote
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-PORTS = range(8250, 8300)
+from serving import gunicorn  # noqa: E402  (bench/, next to this script)
+
 DATABASE_NAME = "nb_abuse_bench"
 
 # The issue's targets, printed beside the figures.
@@ -153,7 +153,7 @@ def hostile_documents(sizes: Sizes) -> dict[str, str]:
 
 def write_archive(tmp: Path, sizes: Sizes) -> tuple[dict[str, Path], Path]:
     """Each hostile file in a folder of its own; the generated and big notices in another."""
-    from notices.generator import write_archive as write_generated
+    from sample import write_archive as write_generated
 
     hostile: dict[str, Path] = {}
     for name, text in hostile_documents(sizes).items():
@@ -329,17 +329,6 @@ def workers_cpu(master: int) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
-
-
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit("no free port in 8250-8299")
 
 
 # --- Requests ----------------------------------------------------------------------------------
@@ -724,22 +713,9 @@ def serve_and_measure(
     request_timeout: float,
     gunicorn_timeout: int,
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [str(BASE_DIR / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py", "config.wsgi"],
-        env={
-            **env,
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "WEB_CONCURRENCY": str(args.workers),
-            "GUNICORN_TIMEOUT": str(gunicorn_timeout),
-        },
-        cwd=BASE_DIR,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    sampler = MemorySampler(server.pid)
-    try:
+    with gunicorn({**env, "GUNICORN_TIMEOUT": str(gunicorn_timeout)}, args.workers) as served:
+        base = served.url
+        sampler = MemorySampler(served.pid)
         if not wait_until_up(base):
             print("gunicorn did not start")
             return
@@ -753,11 +729,11 @@ def serve_and_measure(
         results = []
         for kind, path in plan:
             sampler.kind = kind
-            cpu_before = workers_cpu(server.pid)
+            cpu_before = workers_cpu(served.pid)
             sent = time.monotonic()
             status, size = fetch(base, path, request_timeout)
             elapsed = time.monotonic() - sent
-            cpu = max(workers_cpu(server.pid) - cpu_before, 0.0)
+            cpu = max(workers_cpu(served.pid) - cpu_before, 0.0)
             results.append(Result(kind, path, status, elapsed, size, cpu))
             sampler.sample()
         sampler.stopping.set()
@@ -767,13 +743,6 @@ def serve_and_measure(
         print_junk_growth(results)
         under_load(base, results, args.workers, 3.0 if args.quick else 8.0, request_timeout)
         print_text_checks(base, urlnames, request_timeout)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def under_load(

@@ -41,9 +41,9 @@ def setup(database: str) -> None:
 def fill(count: int) -> None:
     from django.core.management import call_command
 
-    from notices.generator import write_archive
     from notices.importing import import_archive
     from notices.models import Notice
+    from sample import write_archive
 
     call_command("migrate", verbosity=0)
     if Notice.objects.count() >= count:

@@ -89,7 +89,7 @@ def main() -> int:
     if args.outage and not args.cluster:
         parser.error("--outage needs --cluster (a cluster of your own)")
 
-    from notices.generator import write_archive
+    from sample import write_archive
 
     with tempfile.TemporaryDirectory(prefix="nb-load-") as folder:
         tmp = Path(folder)
@@ -124,8 +124,8 @@ def main() -> int:
             for command in setup:
                 if manage(*command).wait():
                     raise SystemExit(f"{command[0]} failed")
-            with gunicorn(env, args.workers) as base:
-                return run_load(args, base, tmp, manage)
+            with gunicorn(env, args.workers) as served:
+                return run_load(args, served.url, tmp, manage)
         finally:
             if args.cluster:
                 subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect",

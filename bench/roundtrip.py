@@ -76,9 +76,9 @@ def run(tmp: Path, count: int, seed: int) -> int:
     from django.db import connection
 
     from notices.exporting import export_notices, notice_records, select_notices
-    from notices.generator import write_archive
     from notices.importing import import_archive
     from notices.models import Notice
+    from sample import write_archive
 
     call_command("migrate", verbosity=0)
     archive, exported = tmp / "archive", tmp / "exported"

@@ -4,7 +4,7 @@
     .venv/bin/python bench/run.py 10000 100000 300000   # one table, a column per N
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/run.py 20000
 
-Writes N generated notices (notices/generator.py) into a temporary archive and imports them
+Writes N generated notices (sample/generator.py) into a temporary archive and imports them
 into a fresh database: SQLite in the temporary folder by default; with DATABASE_URL pointing
 at PostgreSQL, a database named $BENCH_DATABASE (default nb_speed_bench) on that server is
 created and dropped again. Prints one table per N (and, for several N, one table with a
@@ -406,7 +406,8 @@ def run_wrk(env: dict[str, str], urls: dict[str, str], seconds: int) -> dict[str
     if not shutil.which("wrk"):
         return {"available": False, "why": "wrk is not installed (apt-get install wrk)"}
     results: dict[str, Any] = {"available": True, "workers": 2}
-    with gunicorn(env, workers=2) as base:
+    with gunicorn(env, workers=2) as served:
+        base = served.url
         for _ in range(100):
             try:
                 urllib.request.urlopen(base + urls["home"], timeout=2).read()
@@ -475,7 +476,7 @@ def print_table(results: dict[str, Any]) -> None:
         "",
         f"{'step':<34}{'docs/s':>10}{'wall s':>10}{'peak RSS MB':>13}  note",
         f"{'generate archive':<34}{count / results['generate_s']:>10,.0f}"
-        f"{results['generate_s']:>10.1f}{'':>13}  notices/generator.py",
+        f"{results['generate_s']:>10.1f}{'':>13}  sample/generator.py",
         f"{'bare parse (nothing written)':<34}{parse['docs_per_s']:>10,.0f}"
         f"{parse['elapsed']:>10.1f}{'':>13}  the reference limit",
         f"{'import (everything it does)':<34}{imported['docs_per_s']:>10,.0f}"
@@ -586,7 +587,7 @@ def bench_one(count: int, args: argparse.Namespace) -> dict[str, Any]:
         archive = args.archive
         started = time.perf_counter()
         if archive is None:
-            from notices.generator import write_archive
+            from sample import write_archive
 
             archive = folder / "archive"
             write_archive(archive, count)

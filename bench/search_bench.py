@@ -10,6 +10,11 @@ imports them (the importer indexes as it goes), rebuilds the index alone to time
 index build rate, index size on disk, p50/p95 latency of a search as the results page runs it
 (count + first page, relevance order) for 1-, 2-, 3-, 4-character and mixed queries drawn from
 the documents, and recall against a LIKE scan of the same notices.
+
+    DATABASE_URL=... .venv/bin/python bench/search_bench.py --reuse --index-writes 2000
+
+times what indexing costs a notice apart from parsing and rendering (issue 13): index_text()
+in Python and index_notices() writing into an index of the database's size, rolled back after.
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--rebuild", action="store_true", help="with --reuse: time an index rebuild first"
+    )
+    parser.add_argument(
+        "--index-writes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --reuse: time the index writes of N notices alone (taken out of the index "
+        "and indexed again in a transaction that is rolled back), then stop",
     )
     return parser.parse_args()
 
@@ -100,14 +113,15 @@ def main() -> None:
     from django.db import connection
 
     from notices import search
-    from notices.generator import write_archive
-    from notices.importing import import_archive
     from notices.models import Notice
+    from sample import write_archive
 
     call_command("migrate", verbosity=0)
     print(f"database: {vendor} ({connection.settings_dict['NAME']}), notices: {args.count:,}")
 
     if not args.reuse:
+        from notices.importing import import_archive
+
         archive = workdir / "archive"
         started = time.perf_counter()
         write_archive(archive, args.count, seed=args.seed)
@@ -118,6 +132,9 @@ def main() -> None:
         for error in report.errors[:5]:
             print(f"  import error: {error}")
 
+    if args.index_writes:
+        time_index_writes(args.index_writes)
+        return
     if not args.reuse or args.rebuild:
         started, cpu_started = time.perf_counter(), time.process_time()
         indexed = search.rebuild_index(batch_size=1000)
@@ -239,6 +256,36 @@ def main() -> None:
           f"{time.perf_counter() - started:.0f} s)")  # fmt: skip
     if temporary:
         temporary.cleanup()
+
+
+def time_index_writes(count: int) -> None:
+    """What indexing costs a notice, apart from parsing and rendering: index_text() (the
+    tokens or vectors, in Python) and index_notices() writing them into an index of the
+    database's size, in batches of 500 as an import writes them."""
+    from django.db import transaction
+
+    from notices import search
+    from notices.models import Notice
+
+    ids = list(Notice.objects.order_by("id").values_list("id", flat=True)[:count])
+    notices = list(Notice.objects.filter(id__in=ids).only("id", "date", "title", "body_html"))
+    cpu_started = time.process_time()
+    made = {notice.id: search.index_text(notice) for notice in notices}
+    build = time.process_time() - cpu_started
+    with transaction.atomic():
+        search.unindex(ids)
+        started = time.perf_counter()
+        for start in range(0, len(notices), 500):
+            search.index_notices(notices[start : start + 500], made)
+        write = time.perf_counter() - started
+        transaction.set_rollback(True)
+    # The rolled-back rows leave GIN pending entries and dead rows behind, which the next
+    # searches would read: VACUUM them away (PostgreSQL; nothing to do on SQLite).
+    search.analyze_tables()
+    n = len(notices)
+    print(f"index writes of {n:,} notices: index_text() {build / n * 1000:.2f} ms CPU a notice; "
+          f"index_notices() {write / n * 1000:.2f} ms a notice ({n / write:,.0f} notices/s); "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
 def index_size(connection) -> tuple[int, int]:

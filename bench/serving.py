@@ -13,25 +13,34 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+class Served(NamedTuple):
+    url: str  # http://127.0.0.1:PORT
+    pid: int  # gunicorn's arbiter (its workers are its children)
+
+
 @contextmanager
-def gunicorn(env: Mapping[str, str], workers: int) -> Iterator[str]:
-    """Serve the project with gunicorn.conf.py and `workers` workers; yield the base URL."""
+def gunicorn(env: Mapping[str, str], workers: int) -> Iterator[Served]:
+    """Serve the project with gunicorn.conf.py and `workers` workers until the block ends."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py",
-             "config.wsgi"],
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "config.wsgi"],
             env={**env, "GUNICORN_BIND": f"fd://{sock.fileno()}", "WEB_CONCURRENCY": str(workers)},
             cwd=BASE_DIR, pass_fds=[sock.fileno()],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+            yield Served(f"http://127.0.0.1:{sock.getsockname()[1]}", server.pid)
         finally:
             server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

@@ -19,6 +19,7 @@ from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 
 from notices.importing import import_archive
 from notices.models import Notice
+from tests.helpers import write_files
 from tests.test_views_reading import build_reading_archive
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -255,11 +256,15 @@ class BrowserTests(ChromiumTestCase):
         )
         with tempfile.TemporaryDirectory() as folder:
             root = Path(folder)
-            (root / "2023-10-08-open-day.md").write_text(
-                "---\ntitle: 青岚大学开放日\ntags: [开放日]\n---\n" + body, encoding="utf-8"
-            )
-            (root / "2023-10-01-library-hours.md").write_text(
-                "---\ntitle: 图书馆国庆开放时间\ndate: 2023-10-01\n---\n正文。\n", encoding="utf-8"
+            write_files(
+                root,
+                {
+                    "2023-10-08-open-day.md": "---\ntitle: 青岚大学开放日\ntags: [开放日]\n---\n"
+                    + body,
+                    "2023-10-01-library-hours.md": (
+                        "---\ntitle: 图书馆国庆开放时间\ndate: 2023-10-01\n---\n正文。\n"
+                    ),
+                },
             )
             import_archive([root])
         urlname = Notice.objects.get(title="青岚大学开放日").urlname

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from datetime import datetime
 from io import StringIO
 from pathlib import Path
 
@@ -16,8 +17,8 @@ import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from notices.generator import FIRST_YEAR, LAST_YEAR, SITES, generate_document, write_archive
 from notices.management.commands.generate_archive import Command as GenerateArchive
+from sample import FIRST_YEAR, LAST_YEAR, SITES, generate_document, generator, write_archive
 
 ARCHIVE = Path(__file__).resolve().parent.parent / "archive"
 TITLE = re.compile(r"^(.+)->(.+) \| ([a-z0-9.-]+)$")
@@ -174,6 +175,24 @@ def test_the_shipped_archive_is_the_generators_output() -> None:
     assert set(files) == set(expected)
     for path, text in expected.items():
         assert files[path].read_bytes() == text.encode("utf-8"), path
+
+
+# --- Word lists (sample/words/*.toml) ---------------------------------------------------------
+
+
+def test_every_wording_of_the_word_lists_can_be_filled_for_each_site_using_it() -> None:
+    """A misspelt {key} in a TOML file fails here, not in one document in thousands."""
+    shared = [*generator._FILLER, *generator._LINK_SENTENCES, generator._SCHEDULE_LEAD]
+    for site in SITES:
+        for key in site.topics:
+            topic = generator.TOPICS[key]
+            context = generator._context(random.Random(0), site, topic, datetime(2021, 3, 1, 9))
+            phrases = [*topic.subjects, *topic.titles, *topic.intros, *topic.bases, *topic.latin,
+                       *topic.checklist, topic.checklist_lead, topic.roster_lead, site.decided,
+                       *site.recipients, *shared,
+                       *(s for section in topic.sections for s in section.sentences)]  # fmt: skip
+            for wording in (w for phrase in phrases for w in phrase._wordings):
+                wording.format_map(context)  # a KeyError names the unknown field
 
 
 # --- Command ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import unittest
 from io import StringIO
 from pathlib import Path
 
+import pytest
 import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -42,7 +43,7 @@ from notices.rendering import (
     render_limit,
     render_notice_body,
 )
-from tests.helpers import document_text
+from tests.helpers import write_document, write_files
 
 FUZZ_DEADLINE = dt.timedelta(seconds=1)
 # Examples per fuzz test in the suite; raise it for a longer hunt, e.g. NOTICES_FUZZ_EXAMPLES=20000.
@@ -313,7 +314,7 @@ class BoundedImportTests(TestCase):
             "plain": "现将寒假安排通知如下。",
         }
         for name, body in bodies.items():
-            (self.root / f"{name}.md").write_text(document_text(urlname=name, body=body), "utf-8")
+            write_document(self.root, f"{name}.md", urlname=name, body=body)
 
     def tearDown(self) -> None:
         self._tmp.cleanup()
@@ -349,8 +350,8 @@ class FileLimitTests(TestCase):
 
     @override_settings(NOTICES_MAX_FILE_BYTES=2_000)
     def test_a_file_over_the_size_limit_is_rejected_by_name(self) -> None:
-        (self.root / "big.md").write_text(document_text(urlname="big", body="长" * 1000), "utf-8")
-        (self.root / "small.md").write_text(document_text(urlname="small"), "utf-8")
+        write_document(self.root, "big.md", urlname="big", body="长" * 1000)
+        write_document(self.root, "small.md", urlname="small")
         stderr = StringIO()
         with self.assertRaises(CommandError):
             call_command("import_notices", str(self.root), stdout=StringIO(), stderr=stderr)
@@ -359,17 +360,19 @@ class FileLimitTests(TestCase):
         self.assertEqual(list(Notice.objects.values_list("urlname", flat=True)), ["small"])
 
     def test_parse_file_checks_the_limit_before_reading(self) -> None:
-        path = self.root / "big.md"
-        path.write_text(document_text(body="x" * 5000), "utf-8")
+        path = write_document(self.root, "big.md", body="x" * 5000)
         with self.assertRaisesMessage(DocumentError, "larger than the limit of 1,000 bytes"):
             parse_file(path, root=self.root, max_bytes=1000)
         with self.assertRaisesMessage(DocumentError, "larger than the limit"):
             parse_bytes(path.read_bytes(), source_path="big.md", max_bytes=1000)
 
-    def test_the_default_limit_is_a_few_megabytes(self) -> None:
-        from django.conf import settings
-
-        self.assertEqual(settings.NOTICES_MAX_FILE_BYTES, 5 * 1024 * 1024)
+    def test_without_the_setting_a_file_over_five_megabytes_is_rejected(self) -> None:
+        write_files(self.root, {"huge.md": b"x" * (5 * 1024 * 1024 + 1)})
+        write_document(self.root, "small.md", urlname="small")
+        report = import_archive([self.root])
+        self.assertEqual((report.created, report.failed), (1, 1))
+        [error] = report.errors
+        self.assertIn("huge.md: file is 5,242,881 bytes, larger than the limit", error)
 
 
 class SymlinkTests(TestCase):
@@ -379,11 +382,9 @@ class SymlinkTests(TestCase):
         self.root, self.outside = base / "archive", base / "outside"
         self.root.mkdir()
         (self.outside / "secret").mkdir(parents=True)
-        (self.outside / "secret.md").write_text(document_text(urlname="outside-file"), "utf-8")
-        (self.outside / "secret" / "deep.md").write_text(
-            document_text(urlname="outside-dir"), "utf-8"
-        )
-        (self.root / "real.md").write_text(document_text(urlname="inside"), "utf-8")
+        write_document(self.outside, "secret.md", urlname="outside-file")
+        write_document(self.outside, "secret/deep.md", urlname="outside-dir")
+        write_document(self.root, "real.md", urlname="inside")
 
     def tearDown(self) -> None:
         self._tmp.cleanup()
@@ -398,7 +399,7 @@ class SymlinkTests(TestCase):
 
     def test_a_symlink_inside_the_archive_is_followed(self) -> None:
         (self.root / "sub").mkdir()
-        (self.root / "sub" / "target.md").write_text(document_text(urlname="target"), "utf-8")
+        write_document(self.root, "sub/target.md", urlname="target")
         os.symlink(self.root / "sub" / "target.md", self.root / "alias.md")
         report = import_archive([self.root])
         self.assertEqual(report.files, 3)
@@ -554,6 +555,7 @@ def assert_storable(case: unittest.TestCase, document: NoticeDocument) -> None:
 
 
 class ParserFuzzTests(unittest.TestCase):
+    @pytest.mark.slow
     @hypothesis_settings(
         max_examples=FUZZ_EXAMPLES,
         deadline=FUZZ_DEADLINE,
@@ -585,6 +587,7 @@ class ParserFuzzTests(unittest.TestCase):
 class ImporterFuzzTests(HypothesisTestCase):
     """Random archives through the command: the good file always lands, nothing escapes."""
 
+    @pytest.mark.slow
     @hypothesis_settings(
         max_examples=max(FUZZ_EXAMPLES // 3, 20),
         deadline=FUZZ_DEADLINE,
@@ -596,7 +599,7 @@ class ImporterFuzzTests(HypothesisTestCase):
             root = Path(folder)
             for number, data in enumerate(files):
                 (root / f"fuzz-{number}.md").write_bytes(data)
-            (root / "good.md").write_text(document_text(urlname="always-good"), "utf-8")
+            write_document(root, "good.md", urlname="always-good")
             stdout, stderr = StringIO(), StringIO()
             try:
                 call_command("import_notices", str(root), stdout=stdout, stderr=stderr)

@@ -14,7 +14,7 @@ from notices.hygiene import INVISIBLE_CHARACTERS, clean_field, has_invisible, st
 from notices.importing import import_archive
 from notices.models import Category, Notice
 from notices.tagging import parse_tags
-from tests.helpers import document_text
+from tests.helpers import document_text, write_document
 
 RLO, PDI, ZWSP, ZWJ, BOM, LRM = "\u202e", "\u2069", "\u200b", "\u200d", "\ufeff", "\u200e"
 
@@ -104,13 +104,12 @@ class ImportedHygieneTests(TestCase):
         self.addCleanup(self._tmp.cleanup)
 
     def test_import_reports_the_file_and_field_and_exports_the_file_unchanged(self) -> None:
-        path = self.root / "hostile.md"
-        path.write_bytes(
-            document_text(
-                title=f"{RLO}青岚大学->关于寒假的通知 | qinglan.edu.cn",
-                tags=[f"寒{ZWSP}假"],
-                categories=["qinglan.edu.cn", f"{RLO}青岚大学"],
-            ).encode()
+        path = write_document(
+            self.root,
+            "hostile.md",
+            title=f"{RLO}青岚大学->关于寒假的通知 | qinglan.edu.cn",
+            tags=[f"寒{ZWSP}假"],
+            categories=["qinglan.edu.cn", f"{RLO}青岚大学"],
         )
         log: list[tuple[str, str]] = []
         import_archive([self.root], log=lambda kind, message: log.append((kind, message)))

@@ -2,18 +2,20 @@
 
 Pages are parsed the way a browser parses them (html5lib, the WHATWG algorithm) and the
 resulting DOM is checked: no script element but the admin's own static files, no event
-handler attribute, no javascript:/data: URL, no iframe/object/embed/svg/style/base. Feeds and
+handler or style attribute, no URL with a scheme but http(s)/mailto (so no javascript:/data:),
+no iframe/object/embed/svg/style/base, and no form control inside a notice's body. Feeds and
 sitemaps are parsed as XML, and the HTML they carry is checked the same way.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import quote
 
-import html5lib
+import pytest
 from django.contrib.auth import get_user_model
 from django.templatetags.static import static
 from django.test import TestCase
@@ -22,6 +24,7 @@ from taggit.models import Tag
 
 from notices.importing import import_archive
 from notices.models import Category, Notice
+from tests.helpers import elements, parse_html, tag_name, visible_text, write_files
 
 PAYLOAD_DOCUMENT = """---
 title: <script>alert("site")</script>-><img src=x onerror=alert("title")> | evil.example.com
@@ -38,15 +41,18 @@ source_url: javascript:alert("source")
 link: "https://example.org/ok?a=1&b=<script>"
 ---
 ![图](https://images.example.org/a.png) ![x](javascript:alert("image"))
+![y](data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=)
+<div style="background:url(javascript:alert(1))">样式</div>
 
 正文 <script>alert("body")</script> <img src=x onerror=alert("img")> <b onclick=alert(1)>粗</b>
 
 [点我](javascript:alert("md-link")) <a href="javascript:alert('a')">a</a>
 <a href=" JaVaScRiPt:alert('spaced')">b</a> <a href="data:text/html,<script>alert(1)</script>">c</a>
-<iframe src="https://evil.example.com/"></iframe> <object data="x.swf"></object>
+<iframe src="https://evil.example.com/"></iframe> <object data="x.swf"></object> <embed src="x.swf">
 <svg><script>alert("svg")</script></svg>
 <math><mtext><table><mglyph><style><img src=x onerror=alert("mxss")>
-<form action="https://evil.example.com"><button formaction="javascript:alert(1)">go</button></form>
+<form action="https://evil.example.com"><button formaction="javascript:alert(1)">go</button>
+<input name="password"></form>
 <style>body{background:url(javascript:alert(1))}</style>
 <meta http-equiv="refresh" content="0;url=javascript:alert(1)">
 <base href="https://evil.example.com/">
@@ -70,11 +76,10 @@ FORBIDDEN_ELEMENTS = {
     "iframe", "frame", "frameset", "object", "embed", "applet", "base", "svg", "math", "style",
 }  # fmt: skip
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "data", "poster", "srcset", "xlink:href"}
-BAD_SCHEMES = ("javascript:", "data:", "vbscript:")
-
-
-def dom(html: str):
-    return html5lib.parse(html, treebuilder="etree", namespaceHTMLElements=False)
+SAFE_SCHEMES = {"http", "https", "mailto"}  # a URL without a scheme is relative: also safe
+BAD_SCHEMES = ("javascript:", "data:", "vbscript:")  # what the feeds' XML is checked for
+SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
+FORM_CONTROLS = {"form", "input", "button", "textarea", "select"}
 
 
 def script_problems(html: str, *, admin: bool = False) -> list[str]:
@@ -84,9 +89,8 @@ def script_problems(html: str, *, admin: bool = False) -> list[str]:
     inline code) and its inline SVG icons (still checked for handlers and script inside).
     """
     problems = []
-    for element in dom(html).iter():
-        tag = element.tag if isinstance(element.tag, str) else ""
-        tag = tag.rpartition("}")[2].lower()
+    for element in parse_html(html).iter():
+        tag = tag_name(element)
         if tag == "script":
             src, code = element.get("src", ""), (element.text or "").strip()
             own_file = src.startswith(("/static/", "/admin/")) and not code
@@ -104,14 +108,11 @@ def script_problems(html: str, *, admin: bool = False) -> list[str]:
                 problems.append(f"<{tag} {name}=...>")
             if name == "style":
                 problems.append(f"<{tag} style=...>")
-            normalised = "".join(value.split()).lower()
-            if name in URL_ATTRIBUTES and normalised.startswith(BAD_SCHEMES):
+            # As a browser reads a URL: spaces, tabs and newlines anywhere do not count.
+            scheme = SCHEME.match("".join(value.split()).lower())
+            if name in URL_ATTRIBUTES and scheme and scheme[1] not in SAFE_SCHEMES:
                 problems.append(f"<{tag} {name}={value[:40]!r}>")
     return problems
-
-
-def visible_text(html: str) -> str:
-    return "".join(dom(html).itertext())
 
 
 class CheckerTests(TestCase):
@@ -119,20 +120,23 @@ class CheckerTests(TestCase):
         for html in ['<img src=x onerror="alert(1)">', "<script>alert(1)</script>",
                      '<a href=" java\tscript:alert(1)">x</a>', "<svg><a xlink:href='data:x'>",
                      '<iframe src="https://x"></iframe>', '<p style="x">', "<base href=//x>",
+                     "<img src='data:image/png;base64,AAAA'>", "<a href='vbscript:x'>x</a>",
+                     "<a href='ftp://x/'>x</a>", "<embed src=x.swf>",
                      '<meta http-equiv="Refresh" content="0;url=x">']:  # fmt: skip
             with self.subTest(html):
                 self.assertNotEqual(script_problems(f"<p>{html}</p>"), [])
         self.assertEqual(script_problems('<p><a href="https://x">x</a><img src="/a.png"></p>'), [])
+        self.assertEqual(
+            script_problems('<a href="mailto:a@x">a</a><a href="?q=javascript:x">'), []
+        )
 
 
 class NeverExecutedTestCase(TestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         with tempfile.TemporaryDirectory() as folder:
-            root = Path(folder)
-            (root / "payload.md").write_text(PAYLOAD_DOCUMENT, "utf-8")
-            (root / "benign.md").write_text(SECOND_DOCUMENT, "utf-8")
-            report = import_archive([root])
+            write_files(folder, {"payload.md": PAYLOAD_DOCUMENT, "benign.md": SECOND_DOCUMENT})
+            report = import_archive([Path(folder)])
         assert report.failed == 0, report.errors
         cls.notice = Notice.objects.get(urlname="payload")
 
@@ -162,8 +166,13 @@ class PublicPagesTests(NeverExecutedTestCase):
         self.assertIn('<script>alert("tag")</script>', text)
         self.assertIn('<script>alert("category")</script>', text)
         # The image from an http(s) host still displays; the javascript: one is gone.
-        sources = [img.get("src") for img in dom(html).iter("img")]
+        sources = [img.get("src") for img in elements(html, "img")]
         self.assertIn("https://images.example.org/a.png", sources)
+
+    def test_the_body_keeps_no_form_control(self) -> None:
+        [body] = elements(self.get_html(self.notice.get_absolute_url()), class_="notice-body")
+        self.assertEqual({tag_name(e) for e in body.iter()} & FORM_CONTROLS, set())
+        self.assertIn("样式", visible_text(body))  # the styled element's text stays
 
     def test_list_pages_are_safe(self) -> None:
         self.assert_safe_page(reverse("notices:list"))
@@ -204,6 +213,7 @@ class PublicPagesTests(NeverExecutedTestCase):
         self.assertEqual(directives["script-src"], "'self'")
         self.assertEqual(directives["object-src"], "'none'")
         self.assertEqual(directives["base-uri"], "'none'")
+        self.assertEqual(directives["frame-src"], "'none'")  # no host's frames, by default
         self.assertNotIn("unsafe-inline", policy)
         self.assertEqual(directives["img-src"], "'self' https: http:")  # remote images display
         self.assertEqual(response["Referrer-Policy"], "same-origin")
@@ -253,6 +263,7 @@ class AdminPagesTests(NeverExecutedTestCase):
         admin = get_user_model().objects.create_superuser("editor", "e@example.org", "pass-1234x")
         self.client.force_login(admin)
 
+    @pytest.mark.slow
     def test_admin_lists_and_forms_show_payloads_as_text(self) -> None:
         category = Category.objects.get(name='<script>alert("category")</script>')
         tag = Tag.objects.get(name='<script>alert("tag")</script>')
@@ -274,5 +285,5 @@ class AdminPagesTests(NeverExecutedTestCase):
         html = self.assert_safe_page(
             reverse("admin:notices_notice_change", args=[self.notice.pk]), admin=True
         )
-        textarea = next(e for e in dom(html).iter("textarea") if e.get("name") == "body")
+        [textarea] = elements(html, "textarea", name="body")
         self.assertIn('<script>alert("body")</script>', textarea.text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import quote, urlencode
 
+import pytest
 from django.core.cache import cache
 from django.test import Client, TestCase
 from hypothesis import HealthCheck, given, settings
@@ -158,6 +159,7 @@ class EveryUrlAndParameterTests(HypothesisTestCase):
         names = {pattern.name for pattern in notice_urls.urlpatterns}
         self.assertEqual(names, set(URL_TEMPLATES))
 
+    @pytest.mark.slow
     @settings(
         max_examples=200,
         deadline=None,

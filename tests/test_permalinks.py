@@ -24,7 +24,7 @@ from notices.permalinks import (
     normalize_address,
     old_addresses,
 )
-from tests.helpers import SHANGHAI, make_notice
+from tests.helpers import SHANGHAI, make_notice, write_files
 
 HEXO = ":year/:month/:day/:title/"
 
@@ -395,10 +395,7 @@ class ArchiveAssetTests(TestCase):
             ".git/config": b"[core]",
             "about/index.md": b"# about",
         }
-        for name, data in files.items():
-            path = cls.root / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        write_files(cls.root, files)
         (base / "secret.txt").write_text("outside")
         os.symlink(base / "secret.txt", cls.root / "images" / "out.png")
         os.symlink(base, cls.root / "images" / "up")

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -18,6 +19,7 @@ from django.urls import reverse
 from notices.importing import import_archive
 from notices.models import Notice
 from tests.helpers import document_text, make_notice
+from tests.scratch_database import listening_socket
 
 PRODUCTION_ENV = {
     "DEBUG": "0",
@@ -43,11 +45,13 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 class DeployCheckTests(TestCase):
+    @pytest.mark.slow
     def test_check_deploy_passes_with_production_settings(self) -> None:
         result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn("no issues", result.stdout)
 
+    @pytest.mark.slow
     def test_check_deploy_fails_without_https_settings(self) -> None:
         result = manage(
             "check", "--deploy", "--fail-level", "WARNING", env={**PRODUCTION_ENV, "HTTPS": "0"}
@@ -223,6 +227,7 @@ class SiteOriginTests(TestCase):
         response = Client().get("/robots.txt", HTTP_HOST="localhost:8000")
         self.assertIn("Sitemap: http://localhost:8000/sitemap.xml", response.content.decode())
 
+    @pytest.mark.slow
     def test_the_setting_is_an_origin(self) -> None:
         for value, expected in [
             ("https://Notices.Example.ORG./", "https://notices.example.org"),
@@ -241,6 +246,7 @@ class SiteOriginTests(TestCase):
         self.assertNotEqual(refused.returncode, 0)
         self.assertIn("NOTICES_SITE_URL", refused.stderr)
 
+    @pytest.mark.slow
     def test_check_deploy_passes_with_a_site_origin(self) -> None:
         result = manage(
             "check",
@@ -267,33 +273,27 @@ class GunicornForwardedHeaderTests(TestCase):
     """gunicorn trusts X-Forwarded-* only from FORWARDED_ALLOW_IPS (issue 11, finding 9)."""
 
     def scheme_seen(self, env: dict[str, str]) -> str:
-        import socket
-        import time
         import urllib.request
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory() as folder, listening_socket() as sock:
             Path(folder, "scheme_app.py").write_text(SCHEME_APP, "utf-8")
             environment = {k: v for k, v in os.environ.items() if k != "FORWARDED_ALLOW_IPS"}
-            environment.update(env, GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1")
+            environment.update(env, GUNICORN_BIND=f"fd://{sock.fileno()}", WEB_CONCURRENCY="1")
             server = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--chdir", folder,
                  "scheme_app:app"],
-                env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=environment, pass_fds=[sock.fileno()],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             try:
+                # The socket already listens: the request waits in its queue until gunicorn
+                # has started and accepts it, so there is nothing to poll for.
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/", headers={"X-Forwarded-Proto": "https"}
+                    f"http://127.0.0.1:{sock.getsockname()[1]}/",
+                    headers={"X-Forwarded-Proto": "https"},
                 )
-                for _ in range(100):  # until it listens
-                    try:
-                        with urllib.request.urlopen(request, timeout=5) as response:
-                            return response.read().decode()
-                    except OSError:
-                        time.sleep(0.1)
-                self.fail("gunicorn did not start")
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    return response.read().decode()
             finally:
                 server.terminate()
                 server.wait(timeout=30)

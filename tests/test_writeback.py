@@ -37,7 +37,7 @@ from notices.writeback import (
     file_state,
     write_back,
 )
-from tests.helpers import document_text, make_notice, write_document
+from tests.helpers import document_text, make_notice, write_document, write_files
 
 OTHER_TITLE = "青岚大学->关于2021年寒假放假安排的补充通知 | qinglan.edu.cn"
 
@@ -130,8 +130,9 @@ class WriteBackTests(ArchiveTestCase):
         self.assertEqual(sorted(fresh.tags.names()), ["寒假", "青岚大学"])
 
     def test_a_crlf_gb18030_file_keeps_its_encoding_and_line_endings(self) -> None:
-        path = self.root / "gb.md"
-        path.write_bytes(document_text().replace("\n", "\r\n").encode("gb18030"))
+        [path] = write_files(
+            self.root, {"gb.md": document_text().replace("\n", "\r\n").encode("gb18030")}
+        )
         import_archive([self.root])
         notice = self.edit(Notice.objects.get(), title="关于寒假安排的更正")
 
@@ -145,8 +146,7 @@ class WriteBackTests(ArchiveTestCase):
 
     def test_a_file_changed_since_import_is_a_conflict_and_left_alone(self) -> None:
         notice = self.imported()
-        path = self.root / notice.source_path
-        path.write_text(document_text(body="爬虫更新了正文。\n"), encoding="utf-8")
+        path = write_document(self.root, notice.source_path, body="爬虫更新了正文。\n")
         theirs = path.read_bytes()
         notice = self.edit(notice, title="编辑改的标题")
         self.assertEqual(file_state(notice)[0], BOTH_CHANGED)
@@ -165,7 +165,7 @@ class WriteBackTests(ArchiveTestCase):
         real_mkstemp = tempfile.mkstemp
 
         def crawler_writes_meanwhile(*args, **kwargs):
-            path.write_text(document_text(body="同时写入。\n"), encoding="utf-8")
+            write_document(self.root, notice.source_path, body="同时写入。\n")
             return real_mkstemp(*args, **kwargs)
 
         with mock.patch("notices.writeback.tempfile.mkstemp", crawler_writes_meanwhile):
@@ -341,8 +341,7 @@ class PathSafetyTests(ArchiveTestCase):
         self.assertEqual((self.outside / "victim.md").read_text(encoding="utf-8"), "不要改我")
 
     def test_symlinks_out_of_the_archive_are_refused(self) -> None:
-        victim = self.outside / "victim.md"
-        victim.write_text(document_text(), encoding="utf-8")
+        victim = write_document(self.outside, "victim.md")
         (self.root / "link.md").symlink_to(victim)
         (self.root / "folder").symlink_to(self.outside, target_is_directory=True)
         for source_path in ["link.md", "folder/victim.md"]:
@@ -396,9 +395,7 @@ class CommandTests(ArchiveTestCase):
 
     def test_urlnames_choose_the_notices_and_conflicts_exit_1(self) -> None:
         notice = self.edit(self.imported("a.md", urlname="a"), title="改过的标题")
-        (self.root / "a.md").write_text(
-            document_text(urlname="a", body="新正文\n"), encoding="utf-8"
-        )
+        write_document(self.root, "a.md", urlname="a", body="新正文\n")
         stdout, stderr = StringIO(), StringIO()
         with self.assertRaises(CommandError) as caught:
             call_command("write_back", "a", stdout=stdout, stderr=stderr)
@@ -415,7 +412,7 @@ class StatusTests(ArchiveTestCase):
         in_sync = self.imported("in-sync.md", urlname="in-sync")
         edited = self.edit(self.imported("edited.md", urlname="edited"), title="改")
         changed = self.imported("changed.md", urlname="changed")
-        (self.root / "changed.md").write_text(document_text(urlname="changed", body="新\n"))
+        write_document(self.root, "changed.md", urlname="changed", body="新\n")
         gone = self.imported("gone.md", urlname="gone")
         (self.root / "gone.md").unlink()
         made_here = make_notice(urlname="made-here", source_path="")
@@ -463,8 +460,7 @@ class AdminActionTests(ArchiveTestCase):
 
     def test_a_conflict_is_a_warning_naming_the_file(self) -> None:
         self.client.force_login(User.objects.create_superuser("editor", "e@example.org", "pw"))
-        path = self.root / self.notice.source_path
-        path.write_text(document_text(urlname="winter", body="新正文\n"), encoding="utf-8")
+        path = write_document(self.root, self.notice.source_path, urlname="winter", body="新正文\n")
         response = self.post_action()
         shown = [(m.level_tag, str(m)) for m in response.context["messages"]]
         self.assertEqual([level for level, _ in shown], ["success", "warning"])

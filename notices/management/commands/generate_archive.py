@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from notices.generator import write_archive
+from sample import write_archive
 
 
 def _remove_markdown(root: Path) -> int:
