@@ -12,17 +12,18 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
 import re
 import tomllib
 import unicodedata
 import zoneinfo
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import frontmatter
 import yaml
+from django.conf import settings
 from frontmatter.default_handlers import BaseHandler, JSONHandler, YAMLHandler
 
 from notices.hygiene import clean_field, has_invisible, removed_message
@@ -153,11 +154,9 @@ def split_front_matter(text: str, path: str) -> tuple[dict[str, Any], str, BaseH
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise DocumentError(path, f"invalid front matter: {problem}", line) from None
-    except yaml.reader.ReaderError as exc:
+    except yaml.reader.ReaderError as exc:  # PyYAML's only other loading error
         line = fm_text.count("\n", 0, exc.position) + 1
         raise DocumentError(path, f"invalid front matter: {exc.reason}", line) from None
-    except yaml.YAMLError as exc:
-        raise DocumentError(path, f"invalid front matter: {exc}", 1) from None
     except tomllib.TOMLDecodeError as exc:
         raise DocumentError(path, f"invalid TOML front matter: {exc}", 1) from None
     except json.JSONDecodeError as exc:
@@ -403,45 +402,6 @@ def _checked_date(date: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
     return date
 
 
-def _document_date(
-    value: Any,
-    text: str,
-    source_path: str,
-    zone: dt.tzinfo,
-    fallback_date: dt.datetime | None,
-    warn: Callable[[int | None, str], None],
-) -> tuple[dt.datetime, str]:
-    """(date, DateSource value) as Hexo and Jekyll choose it: the `date:` field (its leading
-    date when text follows it), else the date in the file name, else the file's mtime."""
-    line = _key_line(text, "date")
-    problem = "no date in front matter"
-    if value is not None and str(value).strip() != "":
-        try:
-            return _checked_date(parse_date(value, zone), zone), "front_matter"
-        except OverflowError as exc:
-            raise DocumentError(source_path, f"invalid date: {exc}", line) from None
-        except ValueError as exc:
-            problem = f"invalid date: {exc}"
-        leading = leading_date(value, zone)
-        if leading is not None:
-            warn(
-                line,
-                f"date {str(value).strip()!r} has text after the date; "
-                f"using {leading:%Y-%m-%d %H:%M}",
-            )
-            return leading, "front_matter"
-    from_name = file_name_date(source_path, zone)
-    if from_name is not None:
-        warn(line, f"{problem}; using the date in the file name ({from_name.date()})")
-        return from_name, "file_name"
-    if problem.startswith("invalid"):
-        raise DocumentError(source_path, problem, line)
-    if fallback_date is None:
-        raise DocumentError(source_path, "missing date", line)
-    warn(line, f"{problem}; using the file's modification time")
-    return fallback_date, "file_mtime"
-
-
 def leading_date(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
     """The longest date at the start of `value` when text that is not a date follows it."""
     text = unicodedata.normalize("NFKC", str(value)).strip()[:MAX_DATE_PREFIX]
@@ -470,6 +430,173 @@ def _duplicate_keys(front_matter: str) -> dict[str, list[int]]:
         if match:
             seen.setdefault(match["key"].strip("'\""), []).append(number)
     return {key: lines for key, lines in seen.items() if len(lines) > 1}
+
+
+@dataclass
+class _Reading:
+    """One document's text while its fields are read: errors and warnings name the file and
+    the line of the key they are about."""
+
+    text: str
+    source_path: str
+    zone: dt.tzinfo
+    warnings: list[str] = field(default_factory=list)
+
+    def line(self, key: str) -> int | None:
+        return _key_line(self.text, key)
+
+    def error(self, key: str, message: str) -> DocumentError:
+        return DocumentError(self.source_path, message, self.line(key))
+
+    def warn(self, line: int | None, message: str) -> None:
+        self.warnings.append(str(DocumentError(self.source_path, message, line)))
+
+    def clean(self, value: str, field_name: str, key: str) -> str:
+        """Bidi controls and zero-width characters go from the notice's fields
+        (notices/hygiene.py), not from its front matter as written: an unedited notice still
+        exports as its file."""
+        cleaned, removed = clean_field(value)
+        if removed:
+            self.warn(self.line(key), removed_message(field_name, removed))
+        return cleaned.strip()
+
+
+def _warn_duplicate_keys(front_matter: str, reading: _Reading) -> None:
+    for key, lines in _duplicate_keys(front_matter).items():
+        shown = ", ".join(str(line) for line in lines)
+        reading.warn(lines[-1], f"key {key!r} appears on lines {shown}; the last one is used")
+
+
+def _title(value: Any, reading: _Reading) -> str:
+    """The title as written (`Site->Title | domain` included), cleaned."""
+    if isinstance(value, dict | list) or value is None or not str(value).strip():
+        raise reading.error("title", "missing or empty title")
+    raw_title = reading.clean(str(value).strip(), "title", "title")
+    if not raw_title:
+        raise reading.error("title", "missing or empty title")
+    if len(raw_title) > MAX_TITLE_LENGTH:
+        raise reading.error("title", f"title is longer than {MAX_TITLE_LENGTH} characters")
+    return raw_title
+
+
+def _title_parts(raw_title: str) -> tuple[str, str, str]:
+    """(site, title, domain); the whole title when a site or domain would not fit its column."""
+    site, title, domain = split_title(raw_title)
+    if len(site) > MAX_SITE_LENGTH or len(domain) > MAX_DOMAIN_LENGTH:
+        return "", raw_title, ""
+    return site, title, domain
+
+
+def _urlname(value: Any, reading: _Reading) -> str:
+    urlname = "" if value is None else str(value).strip()
+    if urlname and not isinstance(value, dict | list):
+        urlname = reading.clean(urlname, "urlname", "urlname")
+    if not urlname:
+        return derive_urlname(reading.source_path)
+    if isinstance(value, dict | list) or not _is_valid_urlname(urlname):
+        raise reading.error(
+            "urlname",
+            f"urlname {urlname[:50]!r} is not usable in a URL "
+            f"(no '/', spaces or control characters; at most {MAX_URLNAME_LENGTH} characters)",
+        )
+    return urlname
+
+
+def _date(
+    value: Any, reading: _Reading, fallback_date: dt.datetime | None
+) -> tuple[dt.datetime, str]:
+    """(date, DateSource value) as Hexo and Jekyll choose it: the `date:` field (its leading
+    date when text follows it), else the date in the file name, else the file's mtime."""
+    zone, source_path = reading.zone, reading.source_path
+    line = reading.line("date")
+    problem = "no date in front matter"
+    if value is not None and str(value).strip() != "":
+        try:
+            return _checked_date(parse_date(value, zone), zone), "front_matter"
+        except OverflowError as exc:
+            raise DocumentError(source_path, f"invalid date: {exc}", line) from None
+        except ValueError as exc:
+            problem = f"invalid date: {exc}"
+        leading = leading_date(value, zone)
+        if leading is not None:
+            reading.warn(
+                line,
+                f"date {str(value).strip()!r} has text after the date; "
+                f"using {leading:%Y-%m-%d %H:%M}",
+            )
+            return leading, "front_matter"
+    from_name = file_name_date(source_path, zone)
+    if from_name is not None:
+        reading.warn(line, f"{problem}; using the date in the file name ({from_name.date()})")
+        return from_name, "file_name"
+    if problem.startswith("invalid"):
+        raise DocumentError(source_path, problem, line)
+    if fallback_date is None:
+        raise DocumentError(source_path, "missing date", line)
+    reading.warn(line, f"{problem}; using the file's modification time")
+    return fallback_date, "file_mtime"
+
+
+def _updated(metadata: dict[str, Any], reading: _Reading) -> dt.datetime | None:
+    """The first of UPDATED_KEYS that is given; one that is not a date is ignored."""
+    for key in UPDATED_KEYS:
+        value = metadata.get(key)
+        if value is not None and str(value).strip() and not isinstance(value, dict | list):
+            try:
+                return _checked_date(parse_date(value, reading.zone), reading.zone)
+            except (ValueError, OverflowError) as exc:
+                reading.warn(reading.line(key), f"ignored {key}: {exc}")
+                return None
+    return None
+
+
+def _tags(value: Any, reading: _Reading) -> list[str]:
+    tags = as_text_list(value)
+    if any(has_invisible(tag) for tag in tags):
+        removed = sum(clean_field(tag)[1] for tag in tags)
+        reading.warn(reading.line("tags"), removed_message("tags", removed))
+        tags = as_text_list([clean_field(tag)[0] for tag in tags])
+    if any(len(tag) > MAX_TAG_LENGTH for tag in tags):
+        raise reading.error("tags", f"tag longer than {MAX_TAG_LENGTH} characters")
+    return tags
+
+
+def _categories(value: Any, reading: _Reading) -> list[list[str]]:
+    paths = category_paths(value)
+    if any(has_invisible(name) for path in paths for name in path):
+        removed = sum(clean_field(name)[1] for path in paths for name in path)
+        reading.warn(reading.line("categories"), removed_message("categories", removed))
+        cleaned_paths = [as_text_list([clean_field(name)[0] for name in path]) for path in paths]
+        paths = []
+        for path in cleaned_paths:
+            if path and path not in paths:
+                paths.append(path)
+    for path in paths:
+        if any(len(name) > MAX_CATEGORY_LENGTH for name in path):
+            raise reading.error(
+                "categories", f"category name longer than {MAX_CATEGORY_LENGTH} characters"
+            )
+        # Category.path and full_name hold the whole path in 1,000 characters.
+        if len(path) > MAX_CATEGORY_DEPTH or len(" > ".join(path)) > MAX_CATEGORY_PATH_LENGTH:
+            raise reading.error(
+                "categories",
+                f"category path deeper than {MAX_CATEGORY_DEPTH} levels or longer than "
+                f"{MAX_CATEGORY_PATH_LENGTH} characters",
+            )
+    return paths
+
+
+def _source_url(body: str, metadata: dict[str, Any]) -> str:
+    """The body's trailing 转入文章首发地址 link, else the first of SOURCE_URL_KEYS that is one."""
+    source_url, _line = find_source_link(body)
+    if source_url:
+        return source_url
+    for key in SOURCE_URL_KEYS:
+        if key in metadata and not isinstance(metadata[key], dict | list):
+            source_url = safe_http_url(metadata[key])
+            if source_url:
+                return source_url
+    return ""
 
 
 # --- Files ----------------------------------------------------------------
@@ -512,6 +639,11 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def archive_zone() -> dt.tzinfo:
+    """The time zone of the archive's dates written without one (NOTICES_ARCHIVE_TZ)."""
+    return zoneinfo.ZoneInfo(settings.NOTICES_ARCHIVE_TZ)
+
+
 def parse_text(
     text: str,
     *,
@@ -519,118 +651,21 @@ def parse_text(
     zone: dt.tzinfo | None = None,
     fallback_date: dt.datetime | None = None,
 ) -> NoticeDocument:
-    """Parse a document's text; raise DocumentError naming the file (and line)."""
-    zone = zone or zoneinfo.ZoneInfo("Asia/Shanghai")
+    """Parse a document's text; raise DocumentError naming the file (and line). `zone` is
+    that of dates written without one (default NOTICES_ARCHIVE_TZ)."""
     metadata, body, handler = split_front_matter(text, source_path)
     metadata = {str(key): value for key, value in metadata.items()}
-    warnings: list[str] = []
-
-    def warn(line: int | None, message: str) -> None:
-        warnings.append(str(DocumentError(source_path, message, line)))
-
+    reading = _Reading(text, source_path, zone or archive_zone())
     front_matter = text[: len(text) - len(body)]
     if isinstance(handler, TextYAMLHandler):
-        for key, lines in _duplicate_keys(front_matter).items():
-            shown = ", ".join(str(line) for line in lines)
-            warn(lines[-1], f"key {key!r} appears on lines {shown}; the last one is used")
-
-    raw_title = metadata.get("title")
-    if isinstance(raw_title, dict | list) or raw_title is None or not str(raw_title).strip():
-        raise DocumentError(source_path, "missing or empty title", _key_line(text, "title"))
-
-    # Bidi controls and zero-width characters go from the notice's fields (notices/hygiene.py),
-    # not from its front matter as written: an unedited notice still exports as its file.
-    def clean(value: str, field_name: str, key: str) -> str:
-        cleaned, removed = clean_field(value)
-        if removed:
-            warn(_key_line(text, key), removed_message(field_name, removed))
-        return cleaned.strip()
-
-    raw_title = clean(str(raw_title).strip(), "title", "title")
-    if not raw_title:
-        raise DocumentError(source_path, "missing or empty title", _key_line(text, "title"))
-    if len(raw_title) > MAX_TITLE_LENGTH:
-        raise DocumentError(
-            source_path,
-            f"title is longer than {MAX_TITLE_LENGTH} characters",
-            _key_line(text, "title"),
-        )
-    site, title, domain = split_title(raw_title)
-    if len(site) > MAX_SITE_LENGTH or len(domain) > MAX_DOMAIN_LENGTH:
-        site, title, domain = "", raw_title, ""
-
-    urlname_value = metadata.get("urlname")
-    urlname = "" if urlname_value is None else str(urlname_value).strip()
-    if urlname and not isinstance(urlname_value, dict | list):
-        urlname = clean(urlname, "urlname", "urlname")
-    if not urlname:
-        urlname = derive_urlname(source_path)
-    else:
-        if isinstance(urlname_value, dict | list) or not _is_valid_urlname(urlname):
-            raise DocumentError(
-                source_path,
-                f"urlname {urlname[:50]!r} is not usable in a URL "
-                f"(no '/', spaces or control characters; at most {MAX_URLNAME_LENGTH} characters)",
-                _key_line(text, "urlname"),
-            )
-
-    date, date_source = _document_date(
-        metadata.get("date"), text, source_path, zone, fallback_date, warn
-    )
-    updated = None
-    for key in UPDATED_KEYS:
-        value = metadata.get(key)
-        if value is not None and str(value).strip() and not isinstance(value, dict | list):
-            try:
-                updated = _checked_date(parse_date(value, zone), zone)
-            except (ValueError, OverflowError) as exc:
-                warn(_key_line(text, key), f"ignored {key}: {exc}")
-            break
-
-    tags = as_text_list(metadata.get("tags"))
-    if any(has_invisible(tag) for tag in tags):
-        removed = sum(clean_field(tag)[1] for tag in tags)
-        warn(_key_line(text, "tags"), removed_message("tags", removed))
-        tags = as_text_list([clean_field(tag)[0] for tag in tags])
-    for tag in tags:
-        if len(tag) > MAX_TAG_LENGTH:
-            raise DocumentError(
-                source_path, f"tag longer than {MAX_TAG_LENGTH} characters", _key_line(text, "tags")
-            )
-    paths = category_paths(metadata.get("categories"))
-    if any(has_invisible(name) for path in paths for name in path):
-        removed = sum(clean_field(name)[1] for path in paths for name in path)
-        warn(_key_line(text, "categories"), removed_message("categories", removed))
-        cleaned_paths = [as_text_list([clean_field(name)[0] for name in path]) for path in paths]
-        paths = []
-        for path in cleaned_paths:
-            if path and path not in paths:
-                paths.append(path)
-    for path in paths:
-        if any(len(name) > MAX_CATEGORY_LENGTH for name in path):
-            raise DocumentError(
-                source_path,
-                f"category name longer than {MAX_CATEGORY_LENGTH} characters",
-                _key_line(text, "categories"),
-            )
-        # Category.path and full_name hold the whole path in 1,000 characters.
-        if len(path) > MAX_CATEGORY_DEPTH or len(" > ".join(path)) > MAX_CATEGORY_PATH_LENGTH:
-            raise DocumentError(
-                source_path,
-                f"category path deeper than {MAX_CATEGORY_DEPTH} levels or longer than "
-                f"{MAX_CATEGORY_PATH_LENGTH} characters",
-                _key_line(text, "categories"),
-            )
-
-    source_url, _line = find_source_link(body)
-    if not source_url:
-        for key in SOURCE_URL_KEYS:
-            if key in metadata and not isinstance(metadata[key], dict | list):
-                source_url = safe_http_url(metadata[key])
-                if source_url:
-                    break
-
-    extra = {key: jsonable(value) for key, value in metadata.items() if key not in MODEL_KEYS}
+        _warn_duplicate_keys(front_matter, reading)
+    raw_title = _title(metadata.get("title"), reading)
+    site, title, domain = _title_parts(raw_title)
+    urlname = _urlname(metadata.get("urlname"), reading)
+    date, date_source = _date(metadata.get("date"), reading, fallback_date)
+    updated = _updated(metadata, reading)
+    tags = _tags(metadata.get("tags"), reading)
+    paths = _categories(metadata.get("categories"), reading)
     return NoticeDocument(
         urlname=urlname,
         raw_title=raw_title,
@@ -639,12 +674,12 @@ def parse_text(
         domain=domain,
         date=date,
         body=body,
-        source_url=source_url,
+        source_url=_source_url(body, metadata),
         tags=tags,
         category_paths=paths,
-        extra=extra,
+        extra={key: jsonable(value) for key, value in metadata.items() if key not in MODEL_KEYS},
         source_path=source_path,
-        warnings=warnings,
+        warnings=reading.warnings,
         date_source=date_source,
         updated=updated,
         slug=post_slug(source_path, metadata.get("slug")),
@@ -661,17 +696,36 @@ def parse_file(
 ) -> NoticeDocument:
     """Read and parse one archive file; `source_path` is relative to `root`."""
     source_path = path.relative_to(root).as_posix() if root else path.as_posix()
+    data, mtime = read_document(path, source_path, max_bytes)
+    return parse_bytes(data, source_path=source_path, zone=zone, mtime=mtime, max_bytes=max_bytes)
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # O_BINARY: Windows
+
+
+def read_document(path: str | Path, source_path: str, max_bytes: int | None) -> tuple[bytes, float]:
+    """(bytes, mtime) of an archive file; raise DocumentError naming `source_path` if it cannot
+    be read or is larger than `max_bytes`, checked before reading: a huge file is never
+    loaded into memory. (os.open/os.read: a file object cost a third of the time of
+    re-importing an unchanged archive, issue 13.)"""
     try:
-        stat = path.stat()
-        # Checked before reading: a huge file is never loaded into memory.
-        if max_bytes is not None and stat.st_size > max_bytes:
-            raise DocumentError(source_path, file_too_large_message(stat.st_size, max_bytes))
-        data = path.read_bytes()
+        fd = os.open(path, _READ_FLAGS)
+        try:
+            stat = os.fstat(fd)
+            if max_bytes is not None and stat.st_size > max_bytes:
+                raise DocumentError(source_path, file_too_large_message(stat.st_size, max_bytes))
+            # One read: a byte more than the file had, so one that grew is read to its end.
+            data = os.read(fd, stat.st_size + 1)
+            if data and len(data) != stat.st_size:
+                chunks = [data]
+                while chunks[-1]:
+                    chunks.append(os.read(fd, 1 << 16))
+                data = b"".join(chunks)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise DocumentError(source_path, f"cannot read file: {exc.strerror}") from None
-    return parse_bytes(
-        data, source_path=source_path, zone=zone, mtime=stat.st_mtime, max_bytes=max_bytes
-    )
+    return data, stat.st_mtime
 
 
 def parse_bytes(
@@ -681,13 +735,15 @@ def parse_bytes(
     zone: dt.tzinfo | None = None,
     mtime: float | None = None,
     max_bytes: int | None = None,
+    data_hash: str | None = None,
 ) -> NoticeDocument:
+    """Parse a file's bytes; `data_hash` is their content_hash() when the caller has it already."""
     if max_bytes is not None and len(data) > max_bytes:
         raise DocumentError(source_path, file_too_large_message(len(data), max_bytes))
     text, source_format = decode_file(data, source_path)
     fallback = dt.datetime.fromtimestamp(mtime, dt.UTC) if mtime is not None else None
     document = parse_text(text, source_path=source_path, zone=zone, fallback_date=fallback)
-    document.content_hash = content_hash(data)
+    document.content_hash = data_hash or content_hash(data)
     document.source_format = source_format
     return document
 

@@ -1,22 +1,28 @@
 """Archive folders into the database: `import_archive()` and its `ImportReport`.
 
-Files are read in sorted order and written in batches, one transaction each,
-with tags and categories cached, so an archive of 100,000 documents imports in
-bulk. A file whose bytes have not changed since the last import is skipped
-before parsing. A bad file is reported (`path[:line]: reason`) and skipped; if a
-batch still fails in the database, its files are retried one by one so only
-the bad one is lost.
+The hops: a file -> its bytes and a `NoticeDocument` (notices/documents.py) -> a `Notice`
+row with its links and versions -> the search index (notices/search.py). An import runs in
+three steps that pass values:
+
+1. load (`load_batches`): read, hash and parse each file: `Same` (its bytes are the ones
+   imported before; not parsed), `Parsed` or `Failed`. Serially, or by forked worker
+   processes that also render and tokenise ahead (`Made`) while this process writes.
+2. decide (`_ImportRun.decide`): what a loaded file means, as a `Decision`: create, update,
+   unchanged, conflict (edited in the admin since), fail or duplicate (another file's urlname).
+3. apply (`_ImportRun.apply`): the one place decisions are counted and logged, and the files
+   to create or update are written in a batch, one transaction each. If the database refuses a
+   batch, its files are retried one by one so only the bad one is lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import multiprocessing
 import os
 import time
-import zoneinfo
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,16 +41,17 @@ from notices.documents import (
     DOCUMENT_SUFFIXES,
     DocumentError,
     NoticeDocument,
+    archive_zone,
     content_hash,
-    file_too_large_message,
     parse_bytes,
+    read_document,
 )
 from notices.exporting import iter_exported
 from notices.history import import_versions
 from notices.models import Category, Notice, OldAddress, TaggedNotice
 from notices.old_urls import PostLinks
 from notices.permalinks import old_addresses
-from notices.rendering import render_limit
+from notices.rendering import render_limit, render_notice, summarize
 from notices.search import IndexText, analyze_tables, index_notices, index_text
 
 # Cached values are keyed by the data version (notices/caching.py); a long import renews
@@ -95,17 +102,13 @@ class ImportReport:
 
 
 class ArchiveFile(NamedTuple):
-    path: Path
+    location: str  # where the file is on disk
     source_path: str  # relative to the archive root, with forward slashes
     root: str = ""  # the resolved archive root: the same relative path elsewhere is another file
 
-
-class Planned(NamedTuple):
-    """A file's document to write: a new notice, or an update of `existing_id`."""
-
-    document: NoticeDocument
-    root: str
-    existing_id: int | None = None
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 class Existing(NamedTuple):
@@ -130,7 +133,7 @@ def find_documents(root: Path) -> Iterator[ArchiveFile]:
     """
     root = root.resolve()
     if root.is_file():
-        yield ArchiveFile(root, root.name, str(root.parent))
+        yield ArchiveFile(str(root), root.name, str(root.parent))
         return
     root_text = str(root)
 
@@ -150,14 +153,22 @@ def find_documents(root: Path) -> Iterator[ArchiveFile]:
                 continue
             if entry.is_dir():
                 yield from walk(Path(entry.path))
-            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in DOCUMENT_SUFFIXES:
-                # Slicing the string, not Path.relative_to(): that was a third of the time
-                # of re-importing an unchanged archive (issue 5).
-                relative = entry.path[prefix_length:].replace(os.sep, "/")
-                yield ArchiveFile(Path(entry.path), relative, root_text)
+            elif _suffix(entry.name) in DOCUMENT_SUFFIXES and entry.is_file():
+                # Strings, not Path objects and Path.relative_to(): those were a third of the
+                # time of re-importing an unchanged archive (issues 5 and 13).
+                relative = entry.path[prefix_length:]
+                if os.sep != "/":
+                    relative = relative.replace(os.sep, "/")
+                yield ArchiveFile(entry.path, relative, root_text)
 
     prefix_length = len(os.path.join(str(root), ""))
     yield from walk(root)
+
+
+def _suffix(name: str) -> str:
+    """os.path.splitext(name)[1].lower() for a name that does not start with a dot."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
 
 
 def import_archive(
@@ -172,25 +183,26 @@ def import_archive(
 ) -> ImportReport:
     """Import every document under `roots`; return counts. Never raises for a bad file."""
     started = time.perf_counter()
-    run = _ImportRun(dry_run=dry_run, overwrite=overwrite, log=log or (lambda kind, msg: None))
     files = [archive_file for root in roots for archive_file in find_documents(root)]
-    run.all_paths = {(f.root, f.source_path) for f in files}
+    run = _ImportRun(
+        dry_run=dry_run,
+        overwrite=overwrite,
+        log=log or (lambda kind, msg: None),
+        all_paths={(f.root, f.source_path) for f in files},
+    )
     batches = [files[start : start + batch_size] for start in range(0, len(files), batch_size)]
     done = 0
     # closing(): an import stopped by an exception (a lost database, Ctrl-C) ends its worker
     # pool now; a pool left to the garbage collector kept its threads, and a later fork
     # could then hang on a lock one of them held (issue 6).
-    with closing(_read_ahead(run, batches)) as read_ahead:
-        for batch in read_ahead:
-            run.import_batch(batch)
-            run.preloaded.clear()
-            run.rendered.clear()
-            done += len(batch)
+    with closing(load_batches(batches, run.known_hash, make=not dry_run)) as loaded_batches:
+        for loaded_batch in loaded_batches:
+            run.apply([run.decide(archive_file, loaded) for archive_file, loaded in loaded_batch])
+            done += len(loaded_batch)
             if progress:
                 progress(done, len(files))
     run.link_posts()
-    if run.unbumped_writes:
-        run.bump_cache_version(force=True)
+    run.bump.flush()
     if run.report.created + run.report.updated >= ANALYZE_AFTER_ROWS:
         analyze_tables()
     if prune:
@@ -202,24 +214,42 @@ def import_archive(
     return run.report
 
 
-class Rendered(NamedTuple):
+# --- 1. Load -------------------------------------------------------------------------------
+
+
+class Made(NamedTuple):
     """What a worker process makes of a document besides parsing it, so that the importing
     process only writes (issue 13): everything here needs the document alone."""
 
     body_html: str
     summary: str
-    index_text: IndexText
+    index_text: IndexText | None
     addresses: list[str]
 
 
-class LoadedFile(NamedTuple):
-    """One file as read: the hash of its bytes and, unless it was unchanged, the parsed
-    document (with what a worker made of it), or the error that rejects it."""
+class Same(NamedTuple):
+    """A file whose bytes hash to what was imported from it before: not parsed."""
 
-    hash: str = ""
-    document: NoticeDocument | None = None
-    rendered: Rendered | None = None
-    error: str = ""
+    hash: str
+
+
+class Parsed(NamedTuple):
+    document: NoticeDocument
+    made: Made | None = None  # by a worker process; made when written otherwise
+
+    @property
+    def hash(self) -> str:
+        return self.document.content_hash
+
+
+class Failed(NamedTuple):
+    error: str  # `path[:line]: reason`
+    hash: str = ""  # "" when the file could not be read
+
+
+# A file as loaded: three named states (NamedTuples: a re-import makes one per file).
+LoadedFile = Same | Parsed | Failed
+KnownHash = Callable[[ArchiveFile], str | None]
 
 
 def load_file(
@@ -228,43 +258,44 @@ def load_file(
     max_bytes: int,
     known_hash: str | None,
     *,
-    render: bool = False,
+    make: bool = False,
 ) -> LoadedFile:
-    """Read, hash and parse one file; a file whose hash is `known_hash` is not parsed."""
-    source_path = archive_file.source_path
+    """Read, hash and parse one file; a file whose hash is `known_hash` is not parsed.
+    `make`: render it and tokenise it for search too (what a worker process does)."""
     try:
-        with open(archive_file.path, "rb") as file:
-            stat = os.fstat(file.fileno())
-            # Checked before reading, so a huge file is never loaded into memory.
-            if stat.st_size > max_bytes:
-                message = file_too_large_message(stat.st_size, max_bytes)
-                return LoadedFile(error=str(DocumentError(source_path, message)))
-            data = file.read()
-    except OSError as exc:
-        return LoadedFile(error=f"{source_path}: cannot read file: {exc.strerror}")
+        data, mtime = read_document(archive_file.location, archive_file.source_path, max_bytes)
+    except DocumentError as exc:
+        return Failed(str(exc))
     data_hash = content_hash(data)
     if data_hash == known_hash:
-        return LoadedFile(hash=data_hash)
+        return Same(data_hash)
     try:
-        document = parse_bytes(data, source_path=source_path, zone=zone, mtime=stat.st_mtime)
+        document = parse_bytes(
+            data, source_path=archive_file.source_path, zone=zone, mtime=mtime, data_hash=data_hash
+        )
     except DocumentError as exc:
-        return LoadedFile(hash=data_hash, error=str(exc))
-    rendered = None
-    if render:
-        notice = Notice(title=document.title, body=document.body, source_url=document.source_url)
-        notice.render()
-        addresses = addresses_of(document, document.category_paths, zone)
-        rendered = Rendered(notice.body_html, notice.summary, index_text(notice), addresses)
-    return LoadedFile(hash=data_hash, document=document, rendered=rendered)
+        return Failed(str(exc), data_hash)
+    return Parsed(document, make_notice_parts(document, zone, tokens=True) if make else None)
+
+
+def make_notice_parts(document: NoticeDocument, zone: dt.tzinfo, *, tokens: bool) -> Made:
+    """A document's HTML, summary, old addresses and (`tokens`) search index text: what
+    `Notice.render()` and the indexer would make of it, without the database."""
+    rendered = render_notice(document.body, document.source_url)
+    summary = summarize(rendered, document.extra or {})
+    text = None
+    if tokens:  # index_text() reads the title and the HTML only
+        text = index_text(Notice(title=document.title, body_html=rendered.html))
+    addresses = addresses_of(document, document.category_paths, zone)
+    return Made(rendered.html, summary, text, addresses)
 
 
 def load_batch(
     batch: list[ArchiveFile], zone: dt.tzinfo, max_bytes: int, known_hashes: dict[str, str]
-) -> list[tuple[str, LoadedFile]]:
+) -> list[LoadedFile]:
     """A worker process's share: read, parse, render and tokenise a batch (no database)."""
     return [
-        (f.source_path, load_file(f, zone, max_bytes, known_hashes.get(f.source_path), render=True))
-        for f in batch
+        load_file(f, zone, max_bytes, known_hashes.get(f.source_path), make=True) for f in batch
     ]
 
 
@@ -276,17 +307,35 @@ def import_workers(batch_count: int) -> int:
     return wanted
 
 
-def _read_ahead(run: _ImportRun, batches: list[list[ArchiveFile]]) -> Iterator[list[ArchiveFile]]:
-    """Yield the batches in order while worker processes parse and render the next ones.
+def load_batches(
+    batches: list[list[ArchiveFile]], known_hash: KnownHash, *, make: bool
+) -> Iterator[list[tuple[ArchiveFile, LoadedFile]]]:
+    """Each batch's files, loaded, in order. A batch is loaded when it is asked for, so
+    `known_hash` then answers with every earlier batch written.
 
-    Parsing, rendering, the search index's text and tokens and the old addresses need no
-    database: about half of an import's CPU time. On 2 cores one worker does them beside
-    the writing process (issues 5 and 13). At most workers + 1 batches are in flight, so
-    memory stays bounded.
+    With worker processes (`make`, and NOTICES_IMPORT_WORKERS), they parse, render and
+    tokenise the next batches ahead while this process writes: parsing, rendering, the search
+    index's text and tokens and the old addresses need no database, about half of an import's
+    CPU time (issues 5 and 13). At most workers + 1 batches are in flight, so memory stays
+    bounded.
     """
-    workers = import_workers(len(batches))
+    zone, max_bytes = archive_zone(), settings.NOTICES_MAX_FILE_BYTES
+
+    def load_here(batch: list[ArchiveFile], ahead: list[LoadedFile] | None):
+        loaded_batch = []
+        for index, archive_file in enumerate(batch):
+            known = known_hash(archive_file)
+            loaded = ahead[index] if ahead else None
+            if loaded is None or isinstance(loaded, Same) and loaded.hash != known:
+                # Not read ahead, or read ahead against an older state of this run.
+                loaded = load_file(archive_file, zone, max_bytes, known)
+            loaded_batch.append((archive_file, loaded))
+        return loaded_batch
+
+    workers = import_workers(len(batches)) if make else 0
     if not workers:
-        yield from batches
+        for batch in batches:
+            yield load_here(batch, None)
         return
     pool = None  # started when a batch holds new files: a re-import may need none
     pending: deque = deque()
@@ -297,12 +346,7 @@ def _read_ahead(run: _ImportRun, batches: list[list[ArchiveFile]]) -> Iterator[l
         batch = next(upcoming, None)
         if batch is None:
             return
-        known = {}
-        if not run.overwrite:
-            for archive_file in batch:
-                existing = run.known_file(archive_file)
-                if existing:
-                    known[archive_file.source_path] = existing.content_hash
+        known = {f.source_path: h for f in batch if (h := known_hash(f))}
         if len(known) == len(batch):
             # Files imported before are mostly unchanged: hashing them here is faster
             # than handing them to a worker and back.
@@ -311,142 +355,82 @@ def _read_ahead(run: _ImportRun, batches: list[list[ArchiveFile]]) -> Iterator[l
         if pool is None:
             # fork: workers start with Django loaded and never use the database connection.
             pool = multiprocessing.get_context("fork").Pool(workers)
-        work = pool.apply_async(load_batch, (batch, run.zone, run.max_bytes, known))
-        pending.append((batch, work))
+        pending.append((batch, pool.apply_async(load_batch, (batch, zone, max_bytes, known))))
 
     try:
         for _ in range(workers + 1):
             submit()
         while pending:
             batch, work = pending.popleft()
-            run.preloaded = dict(work.get()) if work else {}
+            ahead = work.get() if work else None
             submit()
-            yield batch
+            yield load_here(batch, ahead)
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
 
 
+# --- 2. Decide -----------------------------------------------------------------------------
+
+
+class Action(enum.Enum):
+    CREATE = "created"
+    UPDATE = "updated"
+    UNCHANGED = "unchanged"
+    CONFLICT = "conflict"  # edited in the admin since its last import: kept as edited
+    FAIL = "failed"
+    DUPLICATE = "duplicate"  # its urlname is another file's: rejected like a bad file
+
+
+class Decision(NamedTuple):
+    action: Action
+    file: ArchiveFile
+    loaded: LoadedFile
+    notice_id: int | None = None  # the notice updated or held back
+    message: str = ""  # why a file fails
+    warnings: Sequence[str] = ()  # the document's, logged once it is past the hash check
+
+    @property
+    def document(self) -> NoticeDocument:
+        assert isinstance(self.loaded, Parsed)
+        return self.loaded.document
+
+
 class _ImportRun:
-    def __init__(self, *, dry_run: bool, overwrite: bool, log: Log):
-        self.dry_run = dry_run
-        self.overwrite = overwrite
-        self.log = log
+    """What an import knows across its batches: the notices in the database and the urlnames
+    this run's files claimed (decide), and the caches and counts of writing them (apply)."""
+
+    def __init__(
+        self, *, dry_run: bool, overwrite: bool, log: Log, all_paths: set[tuple[str, str]]
+    ):
+        self.dry_run, self.overwrite, self.log = dry_run, overwrite, log
         self.report = ImportReport(dry_run=dry_run)
-        self.zone = zoneinfo.ZoneInfo(settings.NOTICES_ARCHIVE_TZ)
-        self.max_bytes = settings.NOTICES_MAX_FILE_BYTES
-        self.all_paths: set[tuple[str, str]] = set()
-        # (archive root, source path) -> notice; root "" for notices imported before roots
-        # were kept, which any root may claim.
-        self.by_path: dict[tuple[str, str], Existing] = {}
-        self.by_urlname: dict[str, Existing] = {}
-        # Edited since import, decided by the database: parsing two datetimes per row was
-        # a third of the time of re-importing an unchanged archive (issue 5).
-        newer_edit = Q(imported_at__isnull=True) | Q(edited_at__gt=F("imported_at"))
-        edited_since_import = ExpressionWrapper(
-            Q(edited_at__isnull=False) & newer_edit, output_field=BooleanField()
-        )
-        # Imported before the front matter was kept as written (issue 9): read such a file
-        # again even though its bytes are unchanged, so its export can be byte for byte.
-        without_front_matter = ExpressionWrapper(
-            Q(front_matter="") & ~Q(source_path=""), output_field=BooleanField()
-        )
-        rows = Notice.objects.annotate(
-            edited_since_import=edited_since_import, without_front_matter=without_front_matter
-        ).values_list(
-            "id", "urlname", "source_path", "content_hash", "edited_since_import", "archive_root",
-            "without_front_matter",
-        )  # fmt: skip
-        for row in rows.iterator(chunk_size=5000):
-            edited, stale = bool(row[4]), bool(row[6]) and not row[4]
-            existing = Existing(row[0], row[1], row[2], "" if stale else row[3], edited, row[5])
-            self.by_urlname[existing.urlname] = existing
-            if existing.source_path:
-                self.by_path[(existing.root, existing.source_path)] = existing
+        self.zone = archive_zone()
+        self.all_paths = all_paths
+        self.by_path, self.by_urlname = known_notices()
         # urlname -> the file that claimed it in this run (duplicates name both files).
         self.claimed: dict[str, tuple[str, str]] = {}
+        # Notices a file of this run still accounts for; --prune deletes the rest.
+        self.kept_ids: set[int] = set()
         # Notices written in this run whose body may link to other posts ({% post_link %}, an
         # old address): rendered again once every file of the run is in (link_posts()).
         self.post_links = PostLinks()
         self.linking_ids: list[int] = []
-        # Notices a file of this run still accounts for; --prune deletes the rest.
-        self.kept_ids: set[int] = set()
         self.categories = _CategoryCache()
         self.tags = _TagCache()
-        # Files a worker process has already read, parsed and rendered (see load_batch).
-        self.preloaded: dict[str, LoadedFile] = {}
-        self.rendered: dict[str, Rendered] = {}
-        self.last_bump = -CACHE_BUMP_SECONDS
-        self.unbumped_writes = False
-
-    def bump_cache_version(self, *, force: bool = False) -> None:
-        """At most every CACHE_BUMP_SECONDS during a run, and once more at its end: each
-        bump makes the next page views recompute counts and facets (seconds at 100,000)."""
-        now = time.monotonic()
-        if force or now - self.last_bump >= CACHE_BUMP_SECONDS:
-            bump_data_version()
-            self.last_bump = now
-            self.unbumped_writes = False
-        else:
-            self.unbumped_writes = True
-
-    def fail(self, error: DocumentError | str) -> None:
-        self.report.failed += 1
-        # One line per rejected file (database messages can span several).
-        message = " ".join(str(error).splitlines())
-        self.report.errors.append(message)
-        self.log("error", message)
-
-    def import_batch(self, batch: Iterable[ArchiveFile]) -> None:
-        planned = [p for p in map(self.plan, batch) if p is not None]
-        if self.dry_run or not planned:
-            self.count(planned)
-            for one in planned:  # a dry run names each file too (`-v 2`, issue 10)
-                kind = "created" if one.existing_id is None else "updated"
-                self.log(kind, one.document.source_path)
-            return
-        if self.try_write(planned) is None:
-            return
-        # Find the file the database refuses; keep every other one.
-        for one in planned:
-            refused = self.try_write([one])
-            if refused is not None:
-                self.fail(
-                    f"{one.document.source_path}: the database refused this notice: {refused}"
-                )
-
-    def count(self, planned: list[Planned]) -> None:
-        for one in planned:
-            if one.existing_id is None:
-                self.report.created += 1
-            else:
-                self.report.updated += 1
-
-    def try_write(self, planned: list[Planned]) -> Exception | None:
-        """Write in one transaction and count it; return the error if the database refused."""
-        try:
-            with transaction.atomic():
-                self.write(planned)
-        except DATABASE_GONE:
-            # The server went away (restart, lost connection), not a file's fault: retrying each
-            # file would report every one as refused. Stop; this batch was rolled back and a
-            # re-run carries on from the batches already written (issue 6).
-            raise
-        except (DatabaseError, ValueError) as exc:
-            self.categories.forget_unsaved()
-            self.tags.forget_unsaved()
-            return exc
-        self.count(planned)
-        for one in planned:
-            self.log("created" if one.existing_id is None else "updated", one.document.source_path)
-        return None
+        self.bump = _Bump()
 
     def known_file(self, archive_file: ArchiveFile) -> Existing | None:
         """The notice imported from this file before, if any."""
         return self.by_path.get((archive_file.root, archive_file.source_path)) or self.by_path.get(
             ("", archive_file.source_path)
         )
+
+    def known_hash(self, archive_file: ArchiveFile) -> str | None:
+        """The hash a file's bytes had when imported, unless --overwrite reads every file."""
+        known = None if self.overwrite else self.known_file(archive_file)
+        return known.content_hash if known else None
 
     def file_is_gone(self, existing: Existing, root: str) -> bool:
         """Whether the file `existing` came from has left `root` (a move or a rename)."""
@@ -456,83 +440,144 @@ class _ImportRun:
             return False
         return not (Path(root) / existing.source_path).exists()
 
-    def plan(self, archive_file: ArchiveFile) -> Planned | None:
-        """Decide what one file means: None (skip), or the document to create or update."""
-        source_path = archive_file.source_path
-        this_file = (archive_file.root, source_path)
+    def decide(self, archive_file: ArchiveFile, loaded: LoadedFile) -> Decision:
+        """What one loaded file means; records the notice and urlname it claims."""
+        this_file = (archive_file.root, archive_file.source_path)
         known = self.known_file(archive_file)
         if known:
             # Even a file that now fails keeps its notice: nothing is lost to a bad edit.
             self.kept_ids.add(known.id)
-        known_hash = known.content_hash if known and not self.overwrite else None
-        loaded = self.preloaded.pop(source_path, None)
-        stale = loaded and not (loaded.document or loaded.error or loaded.hash == known_hash)
-        if loaded is None or stale:
-            # Not read ahead by a worker, or read against an older state of this run.
-            loaded = load_file(archive_file, self.zone, self.max_bytes, known_hash)
-        if loaded.error:
-            self.fail(loaded.error)
-            return None
-        if known_hash and loaded.hash == known_hash:
-            self.report.unchanged += 1
+        if isinstance(loaded, Failed):
+            return Decision(Action.FAIL, archive_file, loaded, message=loaded.error)
+        if (
+            known
+            and known.content_hash
+            and not self.overwrite
+            and loaded.hash == known.content_hash
+        ):
             self.claimed.setdefault(known.urlname, this_file)
-            return None
+            return Decision(Action.UNCHANGED, archive_file, loaded)
+        assert isinstance(loaded, Parsed)
         document = loaded.document
-        if loaded.rendered:
-            self.rendered[source_path] = loaded.rendered
-        for warning in document.warnings:
-            self.log("warning", warning)
+
+        def decision(action: Action, **details) -> Decision:
+            return Decision(action, archive_file, loaded, warnings=document.warnings, **details)
 
         other_file = self.claimed.get(document.urlname)
         if other_file and other_file != this_file:
-            return self.reject_duplicate(document, other_file[1])
+            return decision(Action.DUPLICATE, message=self.duplicate(document, other_file[1]))
         target = self.by_urlname.get(document.urlname)
         if target and target is not known and not self.file_is_gone(target, archive_file.root):
             # Another file's notice, in this folder or another, in this run or an earlier
             # one: taking it over would silently replace that notice (issue 9).
-            return self.reject_duplicate(document, target.where(archive_file.root))
+            where = target.where(archive_file.root)
+            return decision(Action.DUPLICATE, message=self.duplicate(document, where))
         self.claimed[document.urlname] = this_file
         if target is None and known and known.urlname not in self.claimed:
             target = known  # the file's urlname changed: the same notice, renamed
-        planned = Planned(document, archive_file.root, target.id if target else None)
         if target is None:
-            return planned
+            return decision(Action.CREATE)
         self.kept_ids.add(target.id)
         if target.edited and not self.overwrite:
-            self.report.conflicts += 1
-            if not self.dry_run:  # the change list's "conflict" (notices/sync.py)
-                held_back = Notice.objects.filter(id=target.id)
-                held_back.update(held_back_hash=document.content_hash)
-            self.log(
-                "conflict",
-                f"{source_path}: notice {document.urlname!r} was edited in the admin since "
-                "its last import; kept the edited version (use --overwrite to replace it)",
-            )
-            return None
+            return decision(Action.CONFLICT, notice_id=target.id)
         same_file = (
-            target.source_path == source_path and target.content_hash == document.content_hash
+            target.source_path == document.source_path
+            and target.content_hash == document.content_hash
         )
         if same_file and not target.edited:
-            self.report.unchanged += 1  # --overwrite of an unedited, unchanged notice
-            return None
-        return planned
+            return decision(Action.UNCHANGED)  # --overwrite of an unedited, unchanged notice
+        return decision(Action.UPDATE, notice_id=target.id)
 
-    def reject_duplicate(self, document: NoticeDocument, other_file: str) -> None:
-        self.fail(
+    @staticmethod
+    def duplicate(document: NoticeDocument, other_file: str) -> str:
+        return (
             f"{document.source_path}: duplicate urlname {document.urlname!r}, "
             f"already used by {other_file}"
         )
 
-    def write(self, planned: list[Planned]) -> None:
+    # --- 3. Apply --------------------------------------------------------------------------
+
+    def apply(self, decisions: list[Decision]) -> None:
+        """Count and log a batch's decisions, hold back conflicts, and write the rest."""
+        writes = []
+        for decision in decisions:
+            for warning in decision.warnings:
+                self.log("warning", warning)
+            match decision.action:
+                case Action.FAIL | Action.DUPLICATE:
+                    self.fail(decision.message)
+                case Action.UNCHANGED:
+                    self.report.unchanged += 1
+                case Action.CONFLICT:
+                    self.hold_back(decision)
+                case Action.CREATE | Action.UPDATE:
+                    writes.append(decision)
+        if self.dry_run or not writes:
+            self.written(writes)  # a dry run names each file too (`-v 2`, issue 10)
+            return
+        if self.try_write(writes) is None:
+            return
+        # Find the file the database refuses; keep every other one.
+        for decision in writes:
+            refused = self.try_write([decision])
+            if refused is not None:
+                self.fail(
+                    f"{decision.file.source_path}: the database refused this notice: {refused}"
+                )
+
+    def fail(self, error: str) -> None:
+        self.report.failed += 1
+        # One line per rejected file (database messages can span several).
+        message = " ".join(error.splitlines())
+        self.report.errors.append(message)
+        self.log("error", message)
+
+    def hold_back(self, decision: Decision) -> None:
+        self.report.conflicts += 1
+        document = decision.document
+        if not self.dry_run:  # the change list's "conflict" (notices/sync.py)
+            held_back = Notice.objects.filter(id=decision.notice_id)
+            held_back.update(held_back_hash=document.content_hash)
+        self.log(
+            "conflict",
+            f"{document.source_path}: notice {document.urlname!r} was edited in the admin since "
+            "its last import; kept the edited version (use --overwrite to replace it)",
+        )
+
+    def written(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            if decision.action is Action.CREATE:
+                self.report.created += 1
+            else:
+                self.report.updated += 1
+            self.log(decision.action.value, decision.file.source_path)
+
+    def try_write(self, decisions: list[Decision]) -> Exception | None:
+        """Write in one transaction and count it; return the error if the database refused."""
+        try:
+            with transaction.atomic():
+                self.write(decisions)
+        except DATABASE_GONE:
+            # The server went away (restart, lost connection), not a file's fault: retrying each
+            # file would report every one as refused. Stop; this batch was rolled back and a
+            # re-run carries on from the batches already written (issue 6).
+            raise
+        except (DatabaseError, ValueError) as exc:
+            self.categories.forget_unsaved()
+            self.tags.forget_unsaved()
+            return exc
+        self.written(decisions)
+        return None
+
+    def write(self, decisions: list[Decision]) -> None:
         now = timezone.now()
-        # Made by a worker process for the files it read (None for the others).
-        made = [self.rendered.get(one.document.source_path) for one in planned]
-        notices = [self.build(one, now) for one in planned]
-        new_notices = [
-            n for n, one in zip(notices, planned, strict=True) if one.existing_id is None
+        made = [
+            decision.loaded.made or make_notice_parts(decision.document, self.zone, tokens=False)
+            for decision in decisions
         ]
-        changed_notices = [n for n in notices if n.id is not None]
-        Notice.objects.bulk_create(new_notices)
+        notices = [self.build(d, parts, now) for d, parts in zip(decisions, made, strict=True)]
+        Notice.objects.bulk_create([n for n in notices if n.id is None])
+        changed_notices = [n for n, d in zip(notices, decisions, strict=True) if d.notice_id]
         if changed_notices:
             counts.subtract(notice.id for notice in changed_notices)  # as they were counted
             Notice.objects.bulk_update(changed_notices, [*NOTICE_FIELDS, "urlname"])
@@ -541,24 +586,19 @@ class _ImportRun:
             Notice.categories.through.objects.filter(notice_id__in=changed_ids).delete()
             OldAddress.objects.filter(notice_id__in=changed_ids).delete()
 
-        written = [(one.document, notice) for one, notice in zip(planned, notices, strict=True)]
-        category_rows, tag_rows, addresses = (
-            [],
-            [],
-            [],
-        )  # (notice, category), (notice, tag), (path, notice)
-        for (document, notice), rendered in zip(written, made, strict=True):
+        # (notice, category), (notice, tag), (path, notice)
+        category_rows: list[tuple[int, int]] = []
+        tag_rows: list[tuple[int, int]] = []
+        addresses: list[tuple[str, int]] = []
+        for decision, notice, parts in zip(decisions, notices, made, strict=True):
+            document = decision.document
             # In the document's order (an export writes the paths back in row order).
             category_ids = dict.fromkeys(
                 self.categories.leaf_id(path) for path in document.category_paths
             )
             category_rows += [(notice.id, category_id) for category_id in category_ids]
             tag_rows += [(notice.id, tag_id) for tag_id in self.tags.ids(document.tags)]
-            if rendered:
-                paths = rendered.addresses
-            else:
-                paths = addresses_of(document, document.category_paths, self.zone)
-            addresses += [(path, notice.id) for path in paths]
+            addresses += [(path, notice.id) for path in parts.addresses]
             if self.post_links.may_link(document.body):
                 self.linking_ids.append(notice.id)
         insert_links(Notice.categories.through, ("notice", "category"), category_rows)
@@ -568,38 +608,37 @@ class _ImportRun:
         # A version of each notice written, in this batch's transaction (notices/history.py).
         import_versions(
             (
-                (notice, one.existing_id is None, one.document.tags, one.document.category_paths)
-                for one, notice in zip(planned, notices, strict=True)
+                (notice, d.notice_id is None, d.document.tags, d.document.category_paths)
+                for d, notice in zip(decisions, notices, strict=True)
             ),
             now,
         )
         # Notices written in this batch are final here: the place to index them for search.
         made_texts = {
-            notice.id: rendered.index_text
-            for notice, rendered in zip(notices, made, strict=True)
-            if rendered
+            notice.id: parts.index_text
+            for notice, parts in zip(notices, made, strict=True)
+            if parts.index_text
         }
-        index_notices((notice for _, notice in written), made_texts)
+        index_notices(notices, made_texts)
         # The stored list counts, in the same transaction (notices/counts.py).
         counts.add_written(notices, category_rows, tag_rows)
         # Bulk writes send no signals: cached pages and counts expire with this transaction.
-        self.bump_cache_version()
+        self.bump()
         self.categories.mark_saved()
         self.tags.mark_saved()
-        for one, notice in zip(planned, notices, strict=True):
-            document = one.document
+        for decision, notice in zip(decisions, notices, strict=True):
+            root, source_path = decision.file.root, decision.file.source_path
             existing = Existing(
-                notice.id, notice.urlname, document.source_path, document.content_hash, False,
-                one.root,
-            )  # fmt: skip
+                notice.id, notice.urlname, source_path, notice.content_hash, False, root
+            )
             self.by_urlname[notice.urlname] = existing
-            self.by_path[(one.root, document.source_path)] = existing
+            self.by_path[(root, source_path)] = existing
             self.kept_ids.add(notice.id)
 
-    def build(self, planned: Planned, now: dt.datetime) -> Notice:
-        document = planned.document
+    def build(self, decision: Decision, parts: Made, now: dt.datetime) -> Notice:
+        document = decision.document
         notice = Notice(
-            id=planned.existing_id,
+            id=decision.notice_id,
             urlname=document.urlname,
             title=document.title,
             raw_title=document.raw_title,
@@ -610,21 +649,18 @@ class _ImportRun:
             updated=document.updated,
             slug=document.slug,
             body=document.body,
+            body_html=parts.body_html,
+            summary=parts.summary,
             source_url=document.source_url,
             extra=document.extra,
             source_path=document.source_path,
-            archive_root=planned.root,
+            archive_root=decision.file.root,
             front_matter=document.front_matter,
             source_format=document.source_format,
             content_hash=document.content_hash,
             imported_at=now,
         )
-        rendered = self.rendered.pop(document.source_path, None)
-        if rendered:
-            notice.body_html, notice.summary = rendered.body_html, rendered.summary  # a worker's
-        else:
-            notice.render()
-        limit = render_limit(notice.body_html)  # also for bodies rendered in a worker
+        limit = render_limit(notice.body_html)
         if limit:
             self.log("warning", f"{document.source_path}: body shown as text: {limit}")
         return notice
@@ -637,7 +673,7 @@ class _ImportRun:
         if self.dry_run or not self.linking_ids:
             return
         if render_again(list(dict.fromkeys(self.linking_ids))):
-            self.unbumped_writes = True
+            self.bump.unbumped_writes = True
 
     def prune(self) -> None:
         gone = [
@@ -651,6 +687,69 @@ class _ImportRun:
             ids = [existing.id for existing in gone]
             for start in range(0, len(ids), 500):
                 counts.delete_notices(ids[start : start + 500])
+
+
+def known_notices() -> tuple[dict[tuple[str, str], Existing], dict[str, Existing]]:
+    """The notices in the database by (archive root, source path) and by urlname. Root "" is
+    for notices imported before roots were kept, which any root may claim."""
+    # Edited since import, decided by the database: parsing two datetimes per row was a third
+    # of the time of re-importing an unchanged archive (issue 5).
+    newer_edit = Q(imported_at__isnull=True) | Q(edited_at__gt=F("imported_at"))
+    edited_since_import = ExpressionWrapper(
+        Q(edited_at__isnull=False) & newer_edit, output_field=BooleanField()
+    )
+    # Imported before the front matter was kept as written (issue 9): read such a file
+    # again even though its bytes are unchanged, so its export can be byte for byte.
+    without_front_matter = ExpressionWrapper(
+        Q(front_matter="") & ~Q(source_path=""), output_field=BooleanField()
+    )
+    rows = Notice.objects.annotate(
+        edited_since_import=edited_since_import, without_front_matter=without_front_matter
+    ).values_list(
+        "id", "urlname", "source_path", "content_hash", "archive_root", "edited_since_import",
+        "without_front_matter",
+    )  # fmt: skip
+    # The ORM's SQL, run without its per-row converters: those cost as much as the rest of
+    # re-importing an unchanged archive (issue 13). Booleans come as 0/1 from SQLite.
+    sql, params = rows.query.sql_with_params()
+    by_path: dict[tuple[str, str], Existing] = {}
+    by_urlname: dict[str, Existing] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(5000):
+            for id_, urlname, source_path, hash_, root, edited, without_front_matter in chunk:
+                if without_front_matter and not edited:
+                    hash_ = ""  # never the file's hash: it is read and parsed again
+                existing = Existing(id_, urlname, source_path, hash_, bool(edited), root)
+                by_urlname[urlname] = existing
+                if source_path:
+                    by_path[(root, source_path)] = existing
+    return by_path, by_urlname
+
+
+class _Bump:
+    """bump_data_version() at most every CACHE_BUMP_SECONDS during a run, and once more at its
+    end (flush()): each bump makes the next page views recompute counts and facets."""
+
+    def __init__(self) -> None:
+        self.last = -CACHE_BUMP_SECONDS
+        self.unbumped_writes = False
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= CACHE_BUMP_SECONDS:
+            self.now()
+        else:
+            self.unbumped_writes = True
+
+    def now(self) -> None:
+        bump_data_version()
+        self.last = time.monotonic()
+        self.unbumped_writes = False
+
+    def flush(self) -> None:
+        if self.unbumped_writes:
+            self.now()
 
 
 class _CategoryCache:
@@ -775,7 +874,7 @@ def addresses_of(
 def rebuild_old_addresses(*, chunk_size: int = 1000) -> int:
     """Recompute every notice's old addresses from what is stored, after NOTICES_PERMALINK
     changed: an import skips unchanged files, so it never revisits them. Returns the count."""
-    zone = zoneinfo.ZoneInfo(settings.NOTICES_ARCHIVE_TZ)
+    zone = archive_zone()
     fields = ("slug", "date", "date_source", "extra", "source_path", "raw_title")
     notices = Notice.objects.only(*fields).order_by("id").iterator(chunk_size=chunk_size)
     rows: list[tuple[str, int]] = []

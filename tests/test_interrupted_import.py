@@ -17,9 +17,9 @@ from django.test import TestCase, TransactionTestCase
 from taggit.models import Tag
 
 from notices.exporting import notice_records
-from notices.generator import write_archive
 from notices.importing import import_archive
 from notices.models import Category, Notice
+from sample import write_archive
 from tests.scratch_database import ScratchDatabase
 
 
