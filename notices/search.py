@@ -18,31 +18,50 @@ How it works (issue 4):
   matches first"), both with the ascii tokenizer (the tokens are already split and folded) and
   without stored content. Deleting from such a table needs the tokens it was given, so the
   normalised text is kept in `SearchDocument`, and the FTS rows are deleted from it whenever
-  that row goes (with its notice, see `_forget_document`).
-- PostgreSQL (issue 13): `SearchDocument.vector`, a tsvector (GIN index) of every substring of
-  up to four characters of each run (疫情防控 -> 疫 情 防 控 疫情 ... 疫情防控), without positions,
-  written as tsvector input so no text-search parser splits them again; `title_vector` holds
-  the title's alone. A term of one run of up to four characters is then one lexeme, decided by
-  the index without reading a row: at 30,000 notices search p95 went from 0.35-1.25 s to
-  22-31 ms for 1- to 4-character and mixed queries (bench/search_bench.py, same data, same
-  minutes). Longer terms and phrases are candidates when their covering 4-grams are there,
-  and a LIKE on the normalised text checks them. Chosen by measurement against the
-  alternatives: pairs with positions and phrase tsqueries (`<->`) read every candidate's
-  tsvector to check positions, and lose recall past 256 positions per lexeme or position
-  16383; pg_trgm's LIKE index always rechecks each candidate's text (and extracts no CJK
-  trigrams in a C-locale database); RUM is not packaged here. The price: about 3,000 lexemes
-  a notice instead of 900, so an index three times larger and GIN writes about four times
-  the pairs' cost; and no ts_rank, which reads every match's tsvector, so matches rank by
-  their groups (as typed, in the title), then newest first. A notice whose grams exceed a
-  tsvector's 1 MB keeps its characters and a marker lexeme, and its matches are checked with
-  LIKE (`_PG_PARTIAL`). Rows are kept narrow (texts and vectors out of line) because
-  PostgreSQL 15 reads each matching heap page to count, and pages of matches are taken from
-  the GIN bitmaps, never by reading rows' tsvectors (`_index_page`).
+  that row goes (with its notice: `unindex()`, from counts.delete_notices()).
+- PostgreSQL (issue 13): `SearchDocument.vector`, a tsvector (GIN index) of, for each position
+  of a run, the four characters starting there (fewer at the run's end), plus each character
+  alone (疫情防控 -> 疫 情 防 控 疫情防控 情防控 防控); without positions, written as tsvector
+  input so no text-search parser splits them again; `title_vector` holds the title's alone.
+  A term of one run is then decided by the index without reading a row: one character or
+  four are one lexeme, two or three the prefix of the gram starting where they start
+  (`'防控':*`, which the GIN index answers from a range of its keys). Longer terms and phrases
+  are candidates when their covering 4-grams are there, and a LIKE on the normalised text
+  checks them. Chosen by measurement (migration 0013): every substring of up to four
+  characters, the scheme before, made the 2-3 character terms exact lexemes too but cost some
+  2,000 lexemes a notice against 1,000, and writing a notice's vectors into the GIN index took
+  twice as long (4.4 -> 2.3 ms a notice, 2,000 notices into the 30,000-notice index,
+  `bench/search_bench.py --reuse --index-writes 2000`; in an empty table 7.9 -> 2.8 ms), the
+  index and vectors at 30,000 notices 886 -> 462 MB, and searches no dearer: the same shared
+  buffers per search (median 1,000-1,120 for each kind, both schemes), p95 30.5-36.2 ->
+  24.5-31.8 ms for 1-4 characters and mixed queries (machine shared, load average 2).
+  Keeping pairs as lexemes too (1,500 a notice) saved only a quarter of the writes; tsvector
+  text is parsed in a third of the time array_to_tsvector() takes a text[]. Not changed by
+  measurement: GIN `fastupdate` (off: three times slower writes), a larger
+  `gin_pending_list_limit` (the same total once the list is flushed, and searches scan that
+  list whole); the vectors are made in Python, which the importer's workers can do beside
+  rendering, where SQL would put the work on the database's core. The alternatives before
+  that: pairs with positions and phrase tsqueries (`<->`) read every
+  candidate's tsvector to check positions, and lose recall past 256 positions per lexeme or
+  position 16383; pg_trgm's LIKE index always rechecks each candidate's text (and extracts no
+  CJK trigrams in a C-locale database); RUM is not packaged here. No ts_rank, which reads
+  every match's tsvector, so matches rank by their groups (as typed, in the title), then
+  newest first. A notice whose grams exceed a tsvector's 1 MB keeps its characters and a
+  marker lexeme, and its matches are checked with LIKE (`_PG_PARTIAL`). Rows are kept narrow
+  (texts and vectors out of line) because PostgreSQL 15 reads each matching heap page to
+  count, and pages of matches are taken from the GIN bitmaps, never by reading rows'
+  tsvectors (`_index_page`).
 
 Folding finds 個小 in notices that say 个小, but ranks them as equals; a reader typing
 Traditional characters wants the notices written that way (issue 12). So a query typed in a
 script folding changes keeps its typed form (`Term.typed`), and the matches holding it in their
-original title, then body, come first. Recall is the index's: the typed form only orders.
+original title, then body, come first. Recall is the index's: the typed form only orders. On
+PostgreSQL the vector also holds each Traditional character of the notice's visible text
+(never a gram, which is folded), so only the notices having every such character of the query
+have their text compared (and none when no match has them): ordering thousands of matches
+read every body (p95 884 ms at 30,000 notices, now 34 ms, bench/search_bench.py "trad.");
+a notice whose source holds the typed form only in markup (an image's alt) is then not
+ranked as typed.
 
 A query is words separated by spaces (all must match), "quoted phrases" (spaces inside count as
 separators, like punctuation) and -exclusions. Nothing the user types reaches MATCH or tsquery
@@ -51,13 +70,14 @@ as syntax: every term is rebuilt from its normalised runs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import html
 import re
 import unicodedata
 from array import array
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -65,7 +85,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.signals import post_delete
 from django.utils.safestring import SafeString, mark_safe
 
 from notices.models import Notice, SearchDocument, TaggedNotice
@@ -101,16 +120,16 @@ _QUOTES = str.maketrans({"“": '"', "”": '"', "「": '"', "」": '"', "『": 
 _QUERY_PART = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
 # CJK blocks whose characters can have a Simplified form (BMP, extension A, B-G, compatibility).
 _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x323AF))
-# PostgreSQL: every substring of a run up to this long is a lexeme of the notice's tsvector.
+# PostgreSQL: the lexemes of a notice's tsvector are its characters and, at each position of
+# a run, the next this many characters (fewer at the run's end).
 _PG_GRAM = 4
 # A tsvector holds at most 1 MB of lexemes. A notice whose grams do not fit (some 35,000
 # characters and more) is indexed by its characters alone and this lexeme (not a letter or
 # digit, so never a gram); its matches are then checked with LIKE.
 _PG_PARTIAL = "~partial"
 _PG_MAX_LEXEME_BYTES = 1_000_000
-# Each character starts at most _PG_GRAM grams of at most 4 bytes per character.
-_PG_MAX_BYTES_PER_CHAR = 4 * sum(range(1, _PG_GRAM + 1))
-_PG_GRAMS = [re.compile(rf"(?=(\S{{{length}}}))") for length in range(2, _PG_GRAM + 1)]
+# Each character is a lexeme and starts one gram of at most _PG_GRAM characters of 4 bytes.
+_PG_MAX_BYTES_PER_CHAR = 4 * (_PG_GRAM + 1)
 # sort_key = seconds (offset to stay positive) << 27 | id: fits a signed 64-bit integer.
 _ID_BITS = 27
 _SECONDS_OFFSET = 2**34
@@ -254,17 +273,20 @@ class Term:
         return phrase + " *" if self.prefix_last else phrase
 
     def tsquery(self, *, partial: bool = False) -> str:
-        """PostgreSQL lexemes a notice holding this term has: each run of up to _PG_GRAM
-        characters is one, a longer run the grams that cover it. With `partial`, notices
-        indexed by their characters alone (_PG_PARTIAL) are candidates too."""
+        """PostgreSQL lexemes a notice holding this term has: a run of one or _PG_GRAM
+        characters is one, a run of two or three the prefix of one (the gram starting where
+        it starts), a longer run the grams that cover it. With `partial`, notices indexed by
+        their characters alone (_PG_PARTIAL) are candidates too."""
         lexemes: list[str] = []
         for run in self.runs:
-            if len(run) <= _PG_GRAM:
-                lexemes.append(run)
+            if len(run) == 1 or len(run) == _PG_GRAM:
+                lexemes.append(_pg_quoted(run))
+            elif len(run) < _PG_GRAM:
+                lexemes.append(_pg_quoted(run) + ":*")
             else:
                 starts = [*range(0, len(run) - _PG_GRAM, _PG_GRAM), len(run) - _PG_GRAM]
-                lexemes += [run[start : start + _PG_GRAM] for start in starts]
-        exact = " & ".join(_pg_quoted(lexeme) for lexeme in dict.fromkeys(lexemes))
+                lexemes += [_pg_quoted(run[start : start + _PG_GRAM]) for start in starts]
+        exact = " & ".join(dict.fromkeys(lexemes))
         if not partial or self.decided_for_partial:
             return exact
         characters = dict.fromkeys(char for run in self.runs for char in run)
@@ -273,7 +295,8 @@ class Term:
 
     @property
     def decided_by_tsquery(self) -> bool:
-        """One run of up to _PG_GRAM characters is one lexeme: no order to check."""
+        """One run of up to _PG_GRAM characters is one lexeme, or a prefix of one: no order
+        to check."""
         return len(self.runs) == 1 and len(self.runs[0]) <= _PG_GRAM
 
     @property
@@ -345,11 +368,53 @@ def parse_query(text: str) -> ParsedQuery:
 
 
 class _Backend:
-    """SQL for one database: `keys_sql()` selects the sort keys of matches, in a form that
-    takes `ORDER BY <key>` and LIMIT; `where()` and `score()` rank the matches of the main table."""
+    """Everything that differs between SQLite and PostgreSQL, and `_backend()` the one place
+    that tells them apart.
+
+    Writing: `index_text()` makes what the index takes of a notice, `write()` stores rows,
+    `delete_rows()` / `forget_rows()` remove them, `clear()`, `tidy()` (after a rebuild) and
+    `analyze()` (after a bulk import) keep the index fit. Asking: `keys_sql()` selects the
+    sort keys of matches, in a form that takes `ORDER BY <key>` and LIMIT; `ids_sql()` their
+    notice ids; `where()` and `score()` rank the matches of `table`."""
 
     table: str
     key: str
+    # Planner methods switched off to count matches, to take a page of them, and to order
+    # them as typed (_planner_without).
+    count_plans_off: tuple[str, ...] = ()
+    page_plans_off: tuple[str, ...] = ()
+    exact_plans_off: tuple[str, ...] = ()
+
+    # --- writing ---
+
+    def index_text(self, notice: Notice) -> IndexText:
+        """What the index takes of a notice's title and body_html."""
+        raise NotImplementedError
+
+    def write(self, rows: Sequence[tuple[int, int, IndexText]]) -> None:
+        """Add, or replace, the index rows of (notice_id, sort_key, index_text()), in the
+        caller's transaction."""
+        raise NotImplementedError
+
+    def delete_rows(self, rows: QuerySet[SearchDocument]) -> int:
+        """Delete these SearchDocument rows and whatever else indexes them, in a few
+        statements and without signals; return how many rows went."""
+        return rows._raw_delete(rows.db)
+
+    def forget_rows(self, documents: Iterable[tuple[int, str, str]]) -> None:
+        """Whatever else indexed SearchDocument rows already deleted, given as (sort_key,
+        title, body) as they were indexed."""
+
+    def clear(self) -> None:
+        raise NotImplementedError
+
+    def tidy(self) -> None:
+        """After a rebuild: the index in its quickest shape to read."""
+
+    def analyze(self) -> None:
+        """After a bulk import: fresh planner statistics (see analyze_tables())."""
+
+    # --- asking ---
 
     def keys_sql(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
         """Keys of matches of `query`; part "title" keeps those whose title holds every
@@ -357,20 +422,71 @@ class _Backend:
         raise NotImplementedError
 
     def where(self, query: ParsedQuery) -> tuple[str, list]:
+        """A condition on `table` that holds for the matches of `query`."""
         raise NotImplementedError
 
     def score(self, query: ParsedQuery) -> tuple[str, list, float]:
         """A relevance expression, its parameters, and its sign (1: lower is better)."""
         raise NotImplementedError
 
-    def ids_sql(self, keys_sql: str) -> str:
-        """Notice ids for a subquery of keys."""
-        return f"SELECT notice_id FROM {DOCUMENT_TABLE} WHERE sort_key IN ({keys_sql})"
+    def ids_sql(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
+        """Notice ids of the matches of keys_sql(query, part)."""
+        keys, params = self.keys_sql(query, part)
+        return f"SELECT notice_id FROM {DOCUMENT_TABLE} WHERE sort_key IN ({keys})", params
+
+    def exact_candidates(self, query: ParsedQuery) -> Q:
+        """Notices that may hold every included term as typed (Term.exact_q() decides): a
+        condition cheaper than reading their text, or none."""
+        return Q()
 
 
 class _SQLite(_Backend):
     table = FTS_TABLE
     key = "rowid"
+
+    def index_text(self, notice: Notice) -> IndexText:
+        title, body = map(search_text, notice_texts(notice))
+        return IndexText(title, body, fts=(fts_tokens(title), fts_tokens(body)))
+
+    def write(self, rows: Sequence[tuple[int, int, IndexText]]) -> None:
+        ids = [notice_id for notice_id, _, _ in rows]
+        old: list[tuple[int, str, str]] = []
+        with connection.cursor() as cursor:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                cursor.execute(
+                    f"SELECT sort_key, title, body FROM {DOCUMENT_TABLE} "
+                    f"WHERE notice_id IN ({', '.join(['%s'] * len(chunk))})",
+                    chunk,
+                )
+                old += cursor.fetchall()
+            _write_fts_rows(old, delete=True)
+            cursor.executemany(
+                f"INSERT OR REPLACE INTO {DOCUMENT_TABLE} (notice_id, sort_key, title, body) "
+                "VALUES (%s, %s, %s, %s)",
+                [(notice_id, key, text.title, text.body) for notice_id, key, text in rows],
+            )
+        _write_fts_rows((key, text.title, text.body, text.fts) for _, key, text in rows)
+
+    def delete_rows(self, rows: QuerySet[SearchDocument]) -> int:
+        # A contentless FTS5 row can only be deleted with the tokens it was indexed with.
+        self.forget_rows(list(rows.values_list("sort_key", "title", "body")))
+        return super().delete_rows(rows)
+
+    def forget_rows(self, documents: Iterable[tuple[int, str, str]]) -> None:
+        _write_fts_rows(documents, delete=True)
+
+    def clear(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {DOCUMENT_TABLE}")
+            # A contentless table cannot DELETE; 'delete-all' empties it.
+            for table in (FTS_TABLE, TITLE_FTS_TABLE):
+                cursor.execute(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
+
+    def tidy(self) -> None:
+        with connection.cursor() as cursor:
+            for table in (FTS_TABLE, TITLE_FTS_TABLE):
+                cursor.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
 
     @staticmethod
     def included(query: ParsedQuery) -> str:
@@ -405,18 +521,99 @@ class _SQLite(_Backend):
 class _PostgreSQL(_Backend):
     table = DOCUMENT_TABLE
     key = "sort_key"
+    # For a common word PostgreSQL picks a sequential scan that unpacks every tsvector
+    # (1.1 s for 99,000 of 100,000 notices); the GIN bitmap only visits heap pages (0.14 s).
+    count_plans_off = ("enable_seqscan",)
+    # Walking sort_key newest first (or every row) checks each row's tsvector, read out of
+    # line (0.15-0.7 s when a term is in few titles); the GIN bitmap and a top-N sort cost
+    # what the matches' narrow rows cost.
+    page_plans_off = ("enable_indexscan", "enable_seqscan")
+    # Every match is ordered, and the candidates to hold the query as typed come from the
+    # index: a sequential scan unpacked every tsvector (0.45 s of 0.9 s at 10,000 notices).
+    exact_plans_off = ("enable_seqscan",)
 
     def __init__(self) -> None:
         self._partial: list[int] | None = None
 
+    def index_text(self, notice: Notice) -> IndexText:
+        original_title, original_body = notice_texts(notice)
+        title, body = search_text(original_title), search_text(original_body)
+        typed = _pg_typed(original_title, original_body)
+        return IndexText(title, body, pg=_pg_vectors(title, body, typed))
+
+    def exact_candidates(self, query: ParsedQuery) -> Q:
+        # The Traditional characters of the typed form are lexemes of their own (_pg_typed).
+        typed = {char for term in query.included for run in term.typed for char in _pg_typed(run)}
+        if not typed:
+            return Q()
+        tsquery = " & ".join(_pg_quoted(char) for char in sorted(typed))
+        return Q(
+            id__in=RawSQL(
+                f"SELECT notice_id FROM {DOCUMENT_TABLE} WHERE vector @@ %s::tsquery", [tsquery]
+            )
+        )
+
+    def write(self, rows: Sequence[tuple[int, int, IndexText]]) -> None:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {DOCUMENT_TABLE} "
+                "(notice_id, sort_key, title, body, vector, title_vector) "
+                "VALUES (%s, %s, %s, %s, %s::tsvector, %s::tsvector) "
+                "ON CONFLICT (notice_id) DO UPDATE SET sort_key = EXCLUDED.sort_key, "
+                "title = EXCLUDED.title, body = EXCLUDED.body, vector = EXCLUDED.vector, "
+                "title_vector = EXCLUDED.title_vector",
+                [
+                    (
+                        notice_id,
+                        key,
+                        text.title,
+                        text.body,
+                        *(text.pg or _pg_vectors(text.title, text.body)),
+                    )
+                    for notice_id, key, text in rows
+                ],
+            )
+
+    def clear(self) -> None:
+        with connection.cursor() as cursor:
+            # TRUNCATE leaves no dead rows behind; pending deferred FK checks must run first.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f"TRUNCATE {DOCUMENT_TABLE}")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+    def tidy(self) -> None:
+        # Fresh statistics for the planner; and outside a transaction VACUUM too, which moves
+        # the GIN indexes' pending entries into the index proper (searches scan the pending
+        # list whole).
+        command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+        with connection.cursor() as cursor:
+            cursor.execute(f"{command} {DOCUMENT_TABLE}")
+
+    def analyze(self) -> None:
+        with connection.cursor() as cursor:
+            if connection.in_atomic_block:  # VACUUM cannot run inside a transaction
+                cursor.execute("ANALYZE")
+                return
+            # The search table too: VACUUM also moves its GIN index's pending entries in.
+            for model in (Notice, TaggedNotice, Notice.categories.through, SearchDocument):
+                cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+            cursor.execute("ANALYZE")
+
     def partial_keys(self) -> list[int]:
         """Keys of the notices indexed by their characters alone: usually none."""
         if self._partial is None:
-            rows = _fetch(
-                f"SELECT sort_key FROM {DOCUMENT_TABLE} WHERE vector @@ %s::tsquery",
-                [_pg_quoted(_PG_PARTIAL)],
-            )
-            self._partial = [row[0] for row in rows]
+            # A small table (its rows are narrow) makes a sequential scan look cheap, which
+            # unpacks every tsvector: 0.4-0.55 s at 10,000 notices under load, not 1 ms. One
+            # statement with its planner switch, as every search asks this first.
+            marker = _pg_quoted(_pg_quoted(_PG_PARTIAL))  # a constant: no parameters
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SET LOCAL enable_seqscan = off; "
+                    f"SELECT sort_key FROM {DOCUMENT_TABLE} WHERE vector @@ {marker}::tsquery; "
+                    "RESET enable_seqscan"
+                )
+                cursor.nextset()
+                self._partial = [row[0] for row in cursor.fetchall()]
         return self._partial
 
     def tsquery(self, query: ParsedQuery) -> str:
@@ -430,7 +627,11 @@ class _PostgreSQL(_Backend):
         )
         return included + excluded
 
-    def where(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
+    def where(self, query: ParsedQuery) -> tuple[str, list]:
+        return self.condition(query, "all")
+
+    def condition(self, query: ParsedQuery, part: str) -> tuple[str, list]:
+        """where() for a part of the matches, as keys_sql() takes them."""
         if part == "title":
             return self._title_where(query)
         conditions = ["vector @@ %s::tsquery"]
@@ -475,8 +676,12 @@ class _PostgreSQL(_Backend):
         return " AND ".join(conditions), params
 
     def keys_sql(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
-        where, params = self.where(query, part)
+        where, params = self.condition(query, part)
         return f"SELECT sort_key FROM {DOCUMENT_TABLE} WHERE {where}", params
+
+    def ids_sql(self, query: ParsedQuery, part: str = "all") -> tuple[str, list]:
+        where, params = self.condition(query, part)
+        return f"SELECT notice_id FROM {DOCUMENT_TABLE} WHERE {where}", params
 
     def score(self, query: ParsedQuery) -> tuple[str, list, float]:
         # No ts_rank: it reads each match's tsvector (some 20 KB), which for a few hundred
@@ -495,27 +700,30 @@ def _fetch(sql: str, params: Sequence) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _fetch_without(plans: Sequence[str], sql: str, params: Sequence) -> list[tuple]:
-    """_fetch() with PostgreSQL planner switches (enable_seqscan ...) off for this query
-    alone: SET LOCAL lasts to the end of the transaction, which may be a caller's, so each is
-    reset after the query too."""
+@contextlib.contextmanager
+def _planner_without(plans: Sequence[str]) -> Iterator[None]:
+    """PostgreSQL planner switches (enable_seqscan ...) off for the queries inside: SET LOCAL
+    lasts to the end of the transaction, which may be a caller's, so each is reset after them
+    too. Without switches, nothing."""
+    if not plans:
+        yield
+        return
     with transaction.atomic(), connection.cursor() as cursor:
         for plan in plans:
             cursor.execute(f"SET LOCAL {plan} = off")
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        yield
         for plan in plans:
             cursor.execute(f"RESET {plan}")
-    return rows
+
+
+def _fetch_without(plans: Sequence[str], sql: str, params: Sequence) -> list[tuple]:
+    """_fetch() with these planner switches off for this query alone."""
+    with _planner_without(plans):
+        return _fetch(sql, params)
 
 
 def _matching_ids(query: ParsedQuery, backend: _Backend | None = None) -> RawSQL:
-    backend = backend or _backend()
-    if isinstance(backend, _PostgreSQL):
-        where, params = backend.where(query)
-        return RawSQL(f"SELECT notice_id FROM {DOCUMENT_TABLE} WHERE {where}", params)
-    keys, params = backend.keys_sql(query)
-    return RawSQL(backend.ids_sql(keys), params)
+    return RawSQL(*(backend or _backend()).ids_sql(query))
 
 
 def filter_notices(notices: QuerySet[Notice], query: str | ParsedQuery) -> QuerySet[Notice]:
@@ -645,34 +853,50 @@ class SearchResults:
                 anywhere &= term.exact_q("title") | term.exact_q("body")
         return in_title, anywhere if bodies else in_title
 
+    def _may_be_exact(self, candidates: Q) -> bool:
+        """Whether a match is among the backend's exact_candidates() (or it has none)."""
+        if not candidates:
+            return True
+        # As for a page: walking an index for the first row met checked every tsvector.
+        with _planner_without(self.backend.page_plans_off):
+            return self.notices.filter(candidates).exists()
+
     def _exact_ids(self, ids: Iterable[int]) -> tuple[set[int], set[int]]:
         """Of `ids` (at most RANK_LIMIT + 1), those matching as typed in the title, and at all;
         nothing to look up when no term was typed differently from its folded form."""
-        if not self.query.folds:
+        candidates = self.backend.exact_candidates(self.query)
+        if not self.query.folds or not self._may_be_exact(candidates):
             return set(), set()
         in_title, anywhere = self._exact_conditions()
         rows = (
             Notice.objects.filter(id__in=list(ids))
-            .filter(anywhere)
+            .filter(candidates, anywhere)
             .annotate(exact_title=ExpressionWrapper(in_title, output_field=BooleanField()))
             .values_list("id", "exact_title")
         )
-        exact = dict(rows)
+        with _planner_without(self.backend.exact_plans_off):
+            exact = dict(rows)
         return {notice_id for notice_id, title in exact.items() if title}, set(exact)
 
     def _exact_first(self, start: int, stop: int) -> list[Notice]:
         """Many matches of a query typed in Traditional script: those holding it as typed first
         (title, then body; past EXACT_BODY_LIMIT matches titles only), then title matches,
         each group newest first. The database reads the original text of the matches."""
+        # The index's candidates first: only their text is read.
+        candidates = self.backend.exact_candidates(self.query)
+        if not self._may_be_exact(candidates):
+            # No match can hold the query as typed: title matches first, from the index.
+            return self._title_first(start, stop)
         in_title, anywhere = self._exact_conditions(bodies=self.count() <= EXACT_BODY_LIMIT)
         ranked = self.notices.annotate(
-            exact_title=ExpressionWrapper(in_title, output_field=BooleanField()),
-            exact=ExpressionWrapper(anywhere, output_field=BooleanField()),
+            exact_title=ExpressionWrapper(candidates & in_title, output_field=BooleanField()),
+            exact=ExpressionWrapper(candidates & anywhere, output_field=BooleanField()),
             folded_title=ExpressionWrapper(
                 Q(id__in=self._part_ids("title")), output_field=BooleanField()
             ),
         ).order_by("-exact_title", "-exact", "-folded_title", "-date", "-id")
-        return list(ranked.for_list()[start:stop])
+        with _planner_without(self.backend.exact_plans_off):
+            return list(ranked.for_list()[start:stop])
 
     def _title_first(self, start: int, stop: int) -> list[Notice]:
         """Many matches: those with every term in the title first, each group newest first."""
@@ -705,11 +929,7 @@ class SearchResults:
     def _index_count(self, part: str) -> int:
         keys, params = self.backend.keys_sql(self.query, part)
         sql = f"SELECT count(*) FROM ({keys}) AS matches"
-        if connection.vendor != "postgresql":
-            return _fetch(sql, params)[0][0]
-        # For a common word PostgreSQL picks a sequential scan that unpacks every tsvector
-        # (1.1 s for 99,000 of 100,000 notices); the GIN bitmap only visits heap pages (0.14 s).
-        return _fetch_without(("enable_seqscan",), sql, params)[0][0]
+        return _fetch_without(self.backend.count_plans_off, sql, params)[0][0]
 
     def _index_page(self, part: str, start: int, stop: int, *, newest: bool) -> list[int]:
         backend = self.backend
@@ -717,17 +937,11 @@ class SearchResults:
         direction = "DESC" if newest else "ASC"
         sql = f"{keys} ORDER BY {backend.key} {direction} LIMIT %s OFFSET %s"
         params = [*params, stop - start, start]
-        if connection.vendor != "postgresql":
-            return self._ids_for_keys([row[0] for row in _fetch(sql, params)])
-        # Walking sort_key newest first (or every row) checks each row's tsvector, read out
-        # of line (0.15-0.7 s when a term is in few titles); the GIN bitmap and a top-N sort
-        # cost what the matches' narrow rows cost.
-        rows = _fetch_without(("enable_indexscan", "enable_seqscan"), sql, params)
+        rows = _fetch_without(backend.page_plans_off, sql, params)
         return self._ids_for_keys([row[0] for row in rows])
 
     def _part_ids(self, part: str) -> RawSQL:
-        keys, params = self.backend.keys_sql(self.query, part)
-        return RawSQL(self.backend.ids_sql(keys), params)
+        return RawSQL(*self.backend.ids_sql(self.query, part))
 
     @staticmethod
     def _ids_by_key(keys: list[int]) -> dict[int, int]:
@@ -893,17 +1107,26 @@ def _pg_quoted(lexeme: str) -> str:
 
 
 def _pg_grams(text: str) -> set[str]:
-    """Every substring of up to _PG_GRAM characters of the runs of a `search_text()`."""
+    """The characters of the runs of a `search_text()`, and the _PG_GRAM characters starting
+    at each position of a run (fewer at its end): 疫情防控 -> 疫 情 防 控 疫情防控 情防控 防控."""
     grams = set(text)
     grams.discard(" ")
-    for gram in _PG_GRAMS:
-        grams.update(gram.findall(text))
+    for run in text.split():
+        grams.update([run[start : start + _PG_GRAM] for start in range(len(run) - 1)])
     return grams
 
 
-def _pg_vectors(title: str, body: str) -> tuple[str, str]:
-    """tsvector input for the grams of a notice's normalised title and body, and for those
-    of its title alone.
+def _pg_typed(*texts: str) -> set[str]:
+    """The characters of original `texts` that folding changes (Traditional ones). As lexemes
+    they never meet a gram, which holds folded text only; a query typed in Traditional script
+    reads the text of the notices having its characters alone (_exact_first())."""
+    table = _t2s_table()
+    return {char for text in texts for char in set(text) if ord(char) in table}
+
+
+def _pg_vectors(title: str, body: str, typed: Iterable[str] = ()) -> tuple[str, str]:
+    """tsvector input for the grams of a notice's normalised title and body (and its `typed`
+    characters, _pg_typed()), and for the grams of its title alone.
 
     Lexemes without positions: matching needs none, and they keep the tsvector small. Grams
     hold letters and digits only, so they need no quoting beyond the quotes around them."""
@@ -913,6 +1136,7 @@ def _pg_vectors(title: str, body: str) -> tuple[str, str]:
         len(gram.encode()) for gram in grams
     ) > _PG_MAX_LEXEME_BYTES:
         grams = {*title, *body, _PG_PARTIAL} - {" "}
+    grams.update(typed)
     # A title has at most 500 characters: its grams always fit.
     return _pg_tsvector(grams), _pg_tsvector(in_title)
 
@@ -958,72 +1182,29 @@ class IndexText(NamedTuple):
 
 
 def index_text(notice: Notice) -> IndexText:
-    title, body = map(search_text, notice_texts(notice))
-    fts = (fts_tokens(title), fts_tokens(body)) if connection.vendor == "sqlite" else None
-    pg = _pg_vectors(title, body) if connection.vendor == "postgresql" else None
-    return IndexText(title, body, fts, pg)
+    return _backend().index_text(notice)
 
 
 def index_notices(notices: Iterable[Notice], made: Mapping[int, IndexText] | None = None) -> int:
     """Index (or index again) saved notices from their title and body_html; return how many.
     `made` holds the index_text() of some of them by id, made ahead from the same body_html."""
-    documents, made_tokens, made_vectors = [], [], []
-    for notice in notices:
-        text = (made and made.get(notice.id)) or index_text(notice)
-        documents.append((notice.id, sort_key(notice.date, notice.id), text.title, text.body))
-        made_tokens.append(text.fts)
-        made_vectors.append(text.pg)
-    if not documents:
-        return 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.executemany(
-                f"INSERT INTO {DOCUMENT_TABLE} "
-                "(notice_id, sort_key, title, body, vector, title_vector) "
-                "VALUES (%s, %s, %s, %s, %s::tsvector, %s::tsvector) "
-                "ON CONFLICT (notice_id) DO UPDATE SET sort_key = EXCLUDED.sort_key, "
-                "title = EXCLUDED.title, body = EXCLUDED.body, vector = EXCLUDED.vector, "
-                "title_vector = EXCLUDED.title_vector",
-                [
-                    (*document, *(vectors or _pg_vectors(*document[2:])))
-                    for document, vectors in zip(documents, made_vectors, strict=True)
-                ],
-            )
-            return len(documents)
-        ids = [document[0] for document in documents]
-        old: list[tuple[int, str, str]] = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            cursor.execute(
-                f"SELECT sort_key, title, body FROM {DOCUMENT_TABLE} "
-                f"WHERE notice_id IN ({', '.join(['%s'] * len(chunk))})",
-                chunk,
-            )
-            old += cursor.fetchall()
-        _write_fts_rows(old, delete=True)
-        cursor.executemany(
-            f"INSERT OR REPLACE INTO {DOCUMENT_TABLE} (notice_id, sort_key, title, body) "
-            "VALUES (%s, %s, %s, %s)",
-            documents,
+    backend = _backend()
+    rows = [
+        (
+            notice.id,
+            sort_key(notice.date, notice.id),
+            (made and made.get(notice.id)) or backend.index_text(notice),
         )
-        _write_fts_rows(
-            (*document[1:], tokens) for document, tokens in zip(documents, made_tokens, strict=True)
-        )
-    return len(documents)
+        for notice in notices
+    ]
+    if rows:
+        with transaction.atomic():
+            backend.write(rows)
+    return len(rows)
 
 
 def clear_index() -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # TRUNCATE leaves no dead rows behind; pending deferred FK checks must run first.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"TRUNCATE {DOCUMENT_TABLE}")
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        else:
-            cursor.execute(f"DELETE FROM {DOCUMENT_TABLE}")
-            # A contentless table cannot DELETE; 'delete-all' empties it.
-            for table in (FTS_TABLE, TITLE_FTS_TABLE):
-                cursor.execute(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
+    _backend().clear()
 
 
 def rebuild_index(
@@ -1040,16 +1221,7 @@ def rebuild_index(
         )
         if progress:
             progress(done, len(ids))
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Fresh statistics for the planner; and outside a transaction VACUUM too, which
-            # moves the GIN indexes' pending entries into the index proper (searches scan
-            # the pending list whole).
-            command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
-            cursor.execute(f"{command} {DOCUMENT_TABLE}")
-        else:
-            for table in (FTS_TABLE, TITLE_FTS_TABLE):
-                cursor.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+    _backend().tidy()
     return done
 
 
@@ -1062,37 +1234,16 @@ def analyze_tables() -> None:
     keyset anchor of a deep page was a sort spilled to disk (75 ms) instead of an
     index-only scan (issue 5). SQLite plans well without statistics.
     """
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        if connection.in_atomic_block:  # VACUUM cannot run inside a transaction
-            cursor.execute("ANALYZE")
-        else:
-            # The search table too: VACUUM also moves its GIN index's pending entries in.
-            for model in (Notice, TaggedNotice, Notice.categories.through, SearchDocument):
-                cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
-            cursor.execute("ANALYZE")
+    _backend().analyze()
 
 
 def unindex(notice_ids: Iterable[int]) -> int:
-    """Remove these notices from the search index in a few statements; return how many rows
-    went. For bulk deletes (a prune, the admin's delete action), which send no signals."""
+    """Remove these notices from the search index in a few statements per 500; return how
+    many rows went. counts.delete_notices() calls it for every deleted notice: there is no
+    receiver deleting FTS rows one by one any more (issue 14)."""
     ids = list(notice_ids)
     removed = 0
     for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = SearchDocument.objects.filter(notice_id__in=chunk)
-        if connection.vendor == "sqlite":
-            # A contentless FTS5 row can only be deleted with the tokens it was indexed with.
-            _write_fts_rows(list(rows.values_list("sort_key", "title", "body")), delete=True)
-        removed += rows._raw_delete(rows.db)
+        rows = SearchDocument.objects.filter(notice_id__in=ids[start : start + 500])
+        removed += _backend().delete_rows(rows)
     return removed
-
-
-def _forget_document(sender, instance: SearchDocument, **kwargs) -> None:
-    # A contentless FTS5 row can only be deleted with the tokens it was indexed with.
-    if connection.vendor == "sqlite":
-        _write_fts_rows([(instance.sort_key, instance.title, instance.body)], delete=True)
-
-
-post_delete.connect(_forget_document, sender=SearchDocument, dispatch_uid="search-forget-document")

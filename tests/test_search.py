@@ -19,11 +19,11 @@ from django.test import TestCase
 from django.urls import reverse
 
 from notices import search
-from notices.generator import write_archive
 from notices.importing import import_archive
 from notices.models import Notice, SearchDocument
 from notices.rendering import plain_text
 from notices.search import highlight, highlight_html, parse_query, search_notices, snippet
+from sample import write_archive
 from tests.helpers import SHANGHAI, make_notice, write_document
 
 
@@ -37,6 +37,13 @@ def normalised_texts() -> dict[int, list[str]]:
         notice.id: [search.normalise(text) for text in search.notice_texts(notice)]
         for notice in Notice.objects.all()
     }
+
+
+def pg_vectors() -> dict[int, str]:
+    """Each notice's tsvector on PostgreSQL (not a model field), as text."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT notice_id, vector::text FROM {search.DOCUMENT_TABLE}")
+        return dict(cursor.fetchall())
 
 
 def brute_force(query: str, texts: dict[int, list[str]] | None = None) -> set[int]:
@@ -680,6 +687,11 @@ class ExactScriptRankingTests(TestCase):
         self.assertEqual(set(ranked[1:5]), self.folded_titles)
         self.assertEqual(len(ranked), 10)
 
+    def test_a_query_no_notice_holds_as_typed_ranks_as_its_folded_form(self) -> None:
+        with mock.patch.object(search, "RANK_LIMIT", 3):
+            self.assertEqual(self.ranked("講座"), self.ranked("讲座"))
+            self.assertEqual(len(self.ranked("講座")), 8)
+
     def test_simplified_queries_keep_their_order(self) -> None:
         ranked = self.ranked("个小")
         # Title matches first, as before: the exact title match is one of them.
@@ -769,3 +781,41 @@ class PostgreSQLGramTests(TestCase):
         )
         self.assertEqual(set(title_vector.replace("'", "").split()), {"通", "知", "通知"})
         self.assertEqual(search._pg_vectors("", ""), ("", ""))
+
+    def test_a_notice_has_one_gram_per_position_and_its_characters(self) -> None:
+        self.assertEqual(
+            search._pg_grams("疫情防控 ab"),
+            {"疫", "情", "防", "控", "疫情防控", "情防控", "防控", "a", "b", "ab"},
+        )
+        # Two or three characters: the prefix of the gram that starts where they start.
+        self.assertEqual(parse_query("防控").included[0].tsquery(), "'防控':*")
+        self.assertEqual(parse_query("情防控").included[0].tsquery(), "'情防控':*")
+        self.assertEqual(parse_query("疫情防控").included[0].tsquery(), "'疫情防控'")
+        longer = parse_query("疫情防控措施").included[0]
+        self.assertEqual(longer.tsquery(), "'疫情防控' & '防控措施'")
+
+    def test_traditional_characters_as_typed_are_lexemes_of_their_own(self) -> None:
+        notice = make_notice(title="國立大學", body="學生 個人")
+        lexemes = set(re.findall(r"'([^']*)'", pg_vectors()[notice.id]))
+        self.assertTrue({"國", "學", "個"} <= lexemes)
+        self.assertIn("国立大学", lexemes)
+        self.assertFalse(set(search.search_text("國立大學 學生 個人")) & {"國", "學", "個"})
+
+    def test_migration_0013_writes_what_the_index_writes_and_back(self) -> None:
+        migration = importlib.import_module(
+            "notices.migrations.0013_search_position_grams_postgresql"
+        )
+        operation = migration.Migration.operations[0]
+        written = pg_vectors()
+        # The budget these notices were indexed with (setUpTestData).
+        with (
+            mock.patch.object(search, "_PG_MAX_LEXEME_BYTES", 3000),
+            connection.schema_editor() as editor,
+        ):
+            editor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no trigger events pending
+            operation.reverse_code(None, editor)
+            before = pg_vectors()
+            self.assertEqual(hit_ids("奖学金"), brute_force("奖学金", self.normalised))
+            operation.code(None, editor)
+        self.assertNotEqual(before, written)
+        self.assertEqual(pg_vectors(), written)
