@@ -361,6 +361,10 @@ class NoticeAdmin(NoticeHistoryAdmin):  # versions, restore, state, diff (notice
             obj.date_source = DateSource.FRONT_MATTER  # an editor's date is no longer a guess
         if change and form.changed_data:
             obj.mark_edited()
+        # obj.save() keeps the stored counts and bumps the data version (Notice.save); the
+        # tags and categories save_related() writes next count and bump in the same
+        # transaction (the admin's): one bump per save (issue 14). Deletes, one or selected,
+        # go through counts.delete_notices() (Notice.delete, NoticeQuerySet.delete).
         super().save_model(request, obj, form, change)
         index_notices([obj])
 
@@ -380,6 +384,8 @@ class NameForm(InvisibleFreeForm):
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
+    # Category.save()/delete() and a category queryset's delete() keep the counts of the
+    # notices below and bump the data version (issue 14); nothing to add here.
     form = NameForm
     list_display = ("full_name", "path", "notice_count")
     search_fields = ("name", "full_name")
@@ -403,6 +409,8 @@ if admin.site.is_registered(Tag):
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
+    # A rename or delete counts and bumps through counts.connect()'s Tag receivers: taggit's
+    # model has no save()/delete() of ours to extend (issue 14).
     form = NameForm
     list_display = ("name", "slug", "notice_count")
     search_fields = ("name",)

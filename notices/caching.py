@@ -1,12 +1,20 @@
 """Cached counts, facets and page anchors that are never stale after a write (issue 5).
 
 Every cached value is keyed by the data version: a token in one database row that changes
-in the same transaction as any write to notices, tags or categories. The importer bumps it
-once per batch (bulk writes send no signals); every other write through the ORM (the
-admin, scripts, tests) bumps it through the model signals connected in apps.py. A reader
-therefore sees either the old data with the old cached values or the new data with
-freshly computed ones, on every app server, whatever the cache backend (local memory
-on one host, Redis when REDIS_URL is set).
+in the same transaction as any write to notices, tags or categories. A reader therefore sees
+either the old data with the old cached values or the new data with freshly computed ones, on
+every app server, whatever the cache backend (local memory on one host, Redis when REDIS_URL
+is set).
+
+Who bumps (issue 14: explicit calls, not a receiver per row): the function that writes calls
+bump_data_version(), once per transaction however many rows it writes (a second call in the
+same transaction is free). The importer calls it per batch; `Notice.save()`/`delete()`,
+`Notice.objects....delete()` (counts.delete_notices) and `Category.save()`/`delete()` call
+it themselves, so the admin, history restores and scripts cannot forget it; the link tables'
+related managers (`notice.tags.add()`, `category.notices.set()`) and taggit's own Tag model,
+which have no method of ours to extend, bump from the few receivers counts.connect() keeps.
+Not covered: QuerySet.update(), raw SQL and loaddata: bump by hand (or `manage.py
+recount_notices`, which also bumps).
 
 Reading the version costs one primary-key query per request; it is remembered on the
 request, so a page that uses several cached values still asks once.
@@ -23,7 +31,7 @@ from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -77,7 +85,17 @@ def request_version(request: HttpRequest | None) -> Version:
 
 
 def bump_data_version() -> Version:
-    """Make every cached value unreachable; call inside the transaction that writes."""
+    """Make every cached value unreachable; call inside the transaction that writes.
+
+    Inside a transaction the row is written by the first call only: the write commits (or
+    rolls back) with the data, so no app server sees new rows under the old token, and a
+    crash between the two cannot lose the bump, as a bump run by transaction.on_commit could.
+    Later calls in the same transaction return the same version (issue 14: a prune of 100
+    notices wrote the row 100 times). A savepoint rolled back takes its bump with it; the
+    next call writes again. Outside a transaction it writes at once."""
+    pending = _bump_of_this_transaction()
+    if pending is not None:
+        return pending.version
     version = Version(uuid.uuid4().hex, timezone.now())
     updated = DataVersion.objects.filter(id=_ROW_ID).update(
         token=version.token, changed_at=version.changed_at
@@ -86,7 +104,55 @@ def bump_data_version() -> Version:
         DataVersion.objects.update_or_create(
             id=_ROW_ID, defaults={"token": version.token, "changed_at": version.changed_at}
         )
+    if _transaction_savepoint() is not _OUTSIDE:
+        # Registered only as the transaction's mark: Django drops it with a rollback (of
+        # the transaction, or of the savepoint it was registered in) and runs it, a no-op,
+        # at commit, so it is in connection.run_on_commit exactly while the bump is pending.
+        transaction.on_commit(_Bumped(version))
     return version
+
+
+class _Bumped:
+    """The on_commit mark of a transaction whose data version was written."""
+
+    def __init__(self, version: Version) -> None:
+        self.version = version
+
+    def __call__(self) -> None:
+        pass
+
+
+_OUTSIDE = object()
+
+
+def _transaction_savepoint() -> Any:
+    """_OUTSIDE when no transaction of the code is open (autocommit, or only a test case's
+    own wrapping blocks), None for a real outermost transaction, else the savepoint id of
+    the outermost block inside a test case's (its on_commit marks carry it)."""
+    blocks = connection.atomic_blocks
+    for index, block in enumerate(blocks):
+        if not getattr(block, "_from_testcase", False):
+            # savepoint_ids[i] belongs to atomic_blocks[i + 1]; the outermost has none.
+            return None if index == 0 else connection.savepoint_ids[index - 1]
+    return _OUTSIDE
+
+
+def _bump_of_this_transaction() -> _Bumped | None:
+    savepoint = _transaction_savepoint()
+    if savepoint is _OUTSIDE:
+        return None
+    if savepoint is None and getattr(connection.atomic_blocks[0], "_from_testcase", False):
+        return None  # a block inside a test case's that made no savepoint: cannot tell
+    for savepoint_ids, callback, _robust in connection.run_on_commit:
+        if isinstance(callback, _Bumped) and (savepoint is None or savepoint in savepoint_ids):
+            return callback
+    return None
+
+
+def _storable() -> bool:
+    """Whether a computed value may be stored: not from inside a transaction that bumped,
+    whose later writes would not bump again and would leave the value stale."""
+    return _bump_of_this_transaction() is None
 
 
 def cache_key(kind: str, parts: Iterable[Any], version: Version) -> str:
@@ -106,7 +172,8 @@ def cached(
     value = cache.get(key)
     if value is None:
         value = compute()
-        cache.set(key, value, CACHE_SECONDS)
+        if _storable():
+            cache.set(key, value, CACHE_SECONDS)
     return value
 
 
@@ -130,7 +197,7 @@ def cached_response(
     stored = cache.get(cache_key("response", parts, request_version(request)))
     if stored is None:
         response = respond()
-        if response.status_code != 200 or response.streaming:
+        if response.status_code != 200 or response.streaming or not _storable():
             return response
         headers = {name: response[name] for name in KEPT_HEADERS if response.has_header(name)}
         stored = (response.content, headers)
@@ -175,7 +242,7 @@ def store_page(request: HttpRequest, parts: Iterable[Any], response: HttpRespons
     made, so a write while it was made leaves it unreachable)."""
     if response.status_code != 200 or response.streaming or response.cookies:
         return  # a page that sets its own cookie is this reader's
-    if len(response.content) > PAGE_MAX_BYTES:
+    if len(response.content) > PAGE_MAX_BYTES or not _storable():
         return
     content = _CSRF_FIELD.sub(rb"\1" + _CSRF_MARK + rb"\2", response.content)
     headers = {name: response[name] for name in PAGE_HEADERS if response.has_header(name)}
@@ -186,13 +253,3 @@ def queryset_key(queryset: QuerySet) -> str:
     """The SQL of a queryset with its parameters: what its results depend on."""
     sql, params = queryset.query.sql_with_params()
     return f"{queryset.db}:{sql}:{params!r}"
-
-
-def bump_on_write(sender: type, **kwargs: Any) -> None:
-    """Signal receiver: any saved or deleted notice, tag link or category changes pages."""
-    if kwargs.get("raw"):  # loaddata: the fixture's own rows, no side effects
-        return
-    action = kwargs.get("action")
-    if action is not None and not action.startswith("post_"):
-        return  # m2m_changed fires pre_ and post_; one bump is enough
-    bump_data_version()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.db import connection, models
@@ -26,6 +27,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 from taggit.models import Tag
 
@@ -72,24 +74,60 @@ def import_versions(
     Plain INSERTs in the batch's transaction: a rolled-back batch leaves no versions, and a
     written one always has them. A model instance per version and Django's per-field SQL
     compilation were most of the cost of keeping versions (a seventh of an import's time)."""
-    columns = _version_columns()
-    user, reason_prefix = None, "import "
-    rows = []
-    for notice, created, tags, paths in written:
-        values = {
-            "history_date": when,
-            "history_type": "+" if created else "~",
-            "history_user_id": user,
-            "history_change_reason": reason_prefix + notice.source_path,
-            "tag_names": tags,
-            "category_paths": paths,
-        }
-        rows.append(
-            tuple(
-                prepare(values[attname] if attname in values else getattr(notice, attname))
-                for attname, prepare in columns
-            )
+    _insert_versions(
+        (
+            notice,
+            {
+                "history_date": when,
+                "history_type": "+" if created else "~",
+                "history_user_id": None,
+                "history_change_reason": "import " + notice.source_path,
+                "tag_names": tags,
+                "category_paths": paths,
+            },
         )
+        for notice, created, tags, paths in written
+    )
+
+
+def record_deletions(ids: list[int]) -> None:
+    """The "-" version of each of these notices, about to be deleted (counts.delete_notices),
+    as simple-history's delete receiver writes one, a query per row: one INSERT for all,
+    with the signed-in user of the request (its middleware) if any (issue 14)."""
+    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        return
+    request = getattr(HistoricalRecords.context, "request", None)
+    user = getattr(request, "user", None)
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    when = timezone.now()
+    fields = [field.attname for field in HistoricalNotice.tracked_fields]
+    notices = Notice.objects.filter(id__in=ids).only(*fields).order_by()
+    _insert_versions(
+        (
+            notice,
+            {
+                "history_date": when,
+                "history_type": "-",
+                "history_user_id": user_id,
+                "history_change_reason": None,
+                "tag_names": [],  # as the receiver leaves them: the links are going
+                "category_paths": [],
+            },
+        )
+        for notice in notices
+    )
+
+
+def _insert_versions(versions: Iterable[tuple[Notice, dict[str, Any]]]) -> None:
+    """INSERT a version row per (notice, values that are not the notice's own fields)."""
+    columns = _version_columns()
+    rows = [
+        tuple(
+            prepare(values[attname] if attname in values else getattr(notice, attname))
+            for attname, prepare in columns
+        )
+        for notice, values in versions
+    ]
     if not rows:
         return
     quote = connection.ops.quote_name

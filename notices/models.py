@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count, Min
 from django.urls import reverse
 from django.utils import timezone
@@ -62,6 +63,18 @@ class CategoryQuerySet(models.QuerySet):
         super()._fetch_all()
         if self._labelled and not fetched:
             label_categories(c for c in self._result_cache if isinstance(c, Category))
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete these categories and those below them, with the counts of their notices
+        and one data-version bump (notices/counts.py, issue 14)."""
+        from notices import counts  # counts imports this module
+
+        with transaction.atomic(savepoint=False):  # counted where it is deleted
+            category_ids = list(self.values_list("id", flat=True))
+            if not category_ids:
+                return 0, {}  # nothing to delete, nothing to bump (the importer's orphan loop)
+            with counts.changing(counts.notice_ids_below(category_ids)):
+                return super().delete()
 
 
 class Category(models.Model):
@@ -146,14 +159,29 @@ class Category(models.Model):
         self.slug, self.path = slug, path
         self.full_name = f"{parent.full_name} > {self.name}" if parent else self.name
 
-    def save(self, *args, **kwargs) -> None:
-        old_path = self.path
-        self.fill_path()
-        super().save(*args, **kwargs)
-        if old_path and old_path != self.path:
-            # A renamed or moved category moves its whole subtree.
-            for child in self.children.all():
-                child.save()
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Saved with its subtree's paths, the counts of the notices below it if it moved
+        under another parent, and a data-version bump (notices/counts.py, issue 14)."""
+        from notices import counts  # counts imports this module
+
+        with transaction.atomic(savepoint=False), counts.changing(counts.notice_ids_moved(self)):
+            old_path = self.path
+            self.fill_path()
+            super().save(*args, **kwargs)
+            if old_path and old_path != self.path:
+                # A renamed or moved category moves its whole subtree.
+                for child in self.children.all():
+                    child.save()
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Deleted with those below it, keeping its notices' counts (issue 14)."""
+        from notices import counts  # counts imports this module
+
+        with (
+            transaction.atomic(savepoint=False),
+            counts.changing(counts.notice_ids_below([self.pk])),
+        ):
+            return super().delete(*args, **kwargs)
 
 
 def label_categories(categories: Iterable[Category]) -> None:
@@ -237,6 +265,17 @@ class DateSource(models.TextChoices):
 
 
 class NoticeQuerySet(models.QuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete these notices through counts.delete_notices(): counts, versions, search
+        index and links in a few statements, one data-version bump (issue 14)."""
+        from notices import counts  # counts imports this module
+
+        deleted = counts.delete_notices(self.values_list("id", flat=True).order_by())
+        return deleted, {Notice._meta.label: deleted}
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
     def published(self) -> NoticeQuerySet:
         # A notice without a urlname has no page (a row from before the admin generated one):
         # every list, feed, sitemap and search skips it instead of failing to link it.
@@ -334,6 +373,27 @@ class Notice(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("notices:detail", args=[self.urlname])
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Saved with its counts and a data-version bump in one transaction (notices/counts.py):
+        every ORM save of a notice, the admin's, a restore's or a script's, keeps them right
+        (issue 14: explicit, where post_save/pre_save receivers did it)."""
+        from notices import counts  # counts imports this module
+
+        fields = kwargs.get("update_fields")
+        counted = fields is None or bool(counts.COUNTED_FIELDS & set(fields))
+        with counts.changing([self.pk] if counted and self.pk else []) as ids:
+            super().save(*args, **kwargs)
+            if counted:
+                ids.add(self.pk)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Deleted through counts.delete_notices(), as a bulk delete is."""
+        from notices import counts  # counts imports this module
+
+        deleted = counts.delete_notices([self.pk])
+        self.pk = None
+        return deleted, {Notice._meta.label: deleted}
 
     def render(
         self,

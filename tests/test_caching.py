@@ -5,13 +5,15 @@ from pathlib import Path
 from unittest import mock, skipUnless
 
 from django.core.cache import cache
-from django.test import TestCase, override_settings
+from django.db import connection, transaction
+from django.test import TestCase, TransactionTestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from notices.caching import bump_data_version, cached, current_version
-from notices.generator import generate_document
 from notices.importing import import_archive
-from notices.models import Notice
+from notices.models import DataVersion, Notice
+from sample import generate_document
 from tests.helpers import make_notice
 
 
@@ -129,6 +131,87 @@ class CachedValueTests(TestCase):
         after = current_version()
         self.assertNotEqual(before.token, after.token)
         self.assertGreaterEqual(after.changed_at, before.changed_at)
+
+
+class OneBumpPerTransactionTests(TestCase):
+    """bump_data_version() writes the row once per transaction, in it (issue 14)."""
+
+    def writes(self, queries: CaptureQueriesContext) -> int:
+        table = connection.ops.quote_name(DataVersion._meta.db_table)
+        return sum(1 for q in queries.captured_queries if q["sql"].startswith(f"UPDATE {table}"))
+
+    def test_outside_a_transaction_each_call_bumps(self) -> None:
+        with CaptureQueriesContext(connection) as queries:
+            first, second = bump_data_version(), bump_data_version()
+        self.assertNotEqual(first.token, second.token)
+        self.assertEqual(self.writes(queries), 2)
+        self.assertEqual(current_version(), second)
+
+    def test_a_transaction_bumps_once_and_its_readers_see_it(self) -> None:
+        before = current_version()
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():
+            bumps = {bump_data_version() for _ in range(5)}
+            self.assertEqual(current_version(), bumps.pop())  # written in the transaction
+            self.assertFalse(bumps)
+        self.assertEqual(self.writes(queries), 1)
+        after = current_version()
+        self.assertNotEqual(after, before)
+        with transaction.atomic():  # the next transaction bumps again
+            self.assertNotEqual(bump_data_version(), after)
+
+    def test_a_rolled_back_savepoint_takes_its_bump_with_it(self) -> None:
+        with transaction.atomic():
+            kept = bump_data_version()
+            try:
+                with transaction.atomic():
+                    inner = bump_data_version()
+                    self.assertEqual(inner, kept)
+                    raise RuntimeError
+            except RuntimeError:
+                pass
+            self.assertEqual(bump_data_version(), kept)  # the outer bump stands
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    rolled_back = bump_data_version()
+                    raise RuntimeError
+            except RuntimeError:
+                pass
+            self.assertNotEqual(current_version(), rolled_back)
+            again = bump_data_version()  # written again: the first one was undone
+            self.assertNotEqual(again, rolled_back)
+            self.assertEqual(current_version(), again)
+
+    def test_values_are_not_stored_from_inside_a_transaction_that_bumped(self) -> None:
+        calls = []
+
+        def compute() -> int:
+            calls.append(1)
+            return len(calls)
+
+        with transaction.atomic():
+            bump_data_version()
+            # A later write in this transaction would not bump again: nothing is stored.
+            self.assertEqual(cached("inside", ["a"], compute), 1)
+            self.assertEqual(cached("inside", ["a"], compute), 2)
+        self.assertEqual(cached("inside", ["a"], compute), 3)
+        self.assertEqual(cached("inside", ["a"], compute), 3)
+
+
+class OneBumpPerRealTransactionTests(TransactionTestCase):
+    """The same outside a test case's wrapping transaction: as the site runs."""
+
+    def test_a_transaction_bumps_once_and_the_next_one_again(self) -> None:
+        with CaptureQueriesContext(connection) as queries:
+            with transaction.atomic():
+                first = {bump_data_version() for _ in range(3)}
+            with transaction.atomic():
+                second = {bump_data_version() for _ in range(3)}
+        self.assertEqual(len(first | second), 2)
+        self.assertEqual(current_version(), second.pop())
+        table = connection.ops.quote_name(DataVersion._meta.db_table)
+        writes = [q for q in queries.captured_queries if q["sql"].startswith(f"UPDATE {table}")]
+        self.assertEqual(len(writes), 2)
 
 
 class DetailValidatorTests(TestCase):

@@ -1,18 +1,27 @@
-"""The stored list counts follow every write and equal a full recount (issue 13)."""
+"""The stored list counts follow every write and equal a full recount (issue 13), kept by
+explicit calls whose queries do not grow with the notices written (issue 14)."""
 
 from __future__ import annotations
 
 import io
+import tempfile
+from pathlib import Path
 
+import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from taggit.models import Tag
 
 from notices import counts
 from notices.filters import NoticeFilters, facet_counts, facet_values, list_count
-from notices.generator import write_archive
-from notices.models import Category, FacetCount, Notice
+from notices.history import HistoricalNotice
+from notices.importing import import_archive
+from notices.models import Category, DataVersion, FacetCount, Notice, TaggedNotice
+from notices.search import filter_notices
+from sample import write_archive
 from tests.helpers import write_document
 from tests.test_history import HistoryTestCase
 
@@ -44,6 +53,7 @@ class StoredCountsTestCase(HistoryTestCase):
                     )
 
 
+@pytest.mark.slow  # an import of 40 generated notices per test
 class ImportedCountsTests(StoredCountsTestCase):
     def setUp(self) -> None:
         super().setUp()
@@ -120,3 +130,80 @@ class ListPageTests(StoredCountsTestCase):
         FacetCount.objects.filter(scope=counts.ALL, facet="n").update(count=41)
         response = self.client.get("/")
         self.assertEqual(response.context["page"].paginator.count, 41)
+
+
+def data_version_writes(queries: list[dict]) -> int:
+    table = connection.ops.quote_name(DataVersion._meta.db_table)
+    return sum(1 for query in queries if query["sql"].startswith(f"UPDATE {table}"))
+
+
+@pytest.mark.slow  # an import of 110 generated notices
+class ExplicitWritesTests(StoredCountsTestCase):
+    """Deletes and admin saves keep counts, index, versions and caches right with explicit
+    calls, not a receiver per row (issue 14)."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        with tempfile.TemporaryDirectory() as root:
+            write_archive(Path(root), 110)
+            import_archive([Path(root)])
+
+    def delete(self, how: int) -> list[dict]:
+        ids = list(Notice.objects.order_by("id").values_list("id", flat=True)[:how])
+        with CaptureQueriesContext(connection) as queries:
+            self.assertEqual(counts.delete_notices(ids), how)
+        self.assertFalse(Notice.objects.filter(id__in=ids).exists())
+        self.assertFalse(TaggedNotice.objects.filter(content_object_id__in=ids).exists())
+        deleted = HistoricalNotice.objects.filter(id__in=ids, history_type="-")
+        self.assertEqual(deleted.count(), how)  # what a restore of a pruned notice starts from
+        self.assert_counts_recounted()
+        return queries.captured_queries
+
+    def test_a_bulk_delete_runs_the_same_queries_for_10_notices_as_for_100(self) -> None:
+        searched = "通知"
+        found = set(filter_notices(Notice.objects.all(), searched).values_list("id", flat=True))
+        ten = self.delete(10)
+        self.assertTrue(found - set(Notice.objects.values_list("id", flat=True)))
+        hundred = self.delete(100)
+        print(f"\ndelete_notices: {len(ten)} queries for 10 notices, {len(hundred)} for 100")
+        self.assertEqual(len(hundred), len(ten))
+        self.assertEqual(data_version_writes(hundred), 1)
+        left = set(Notice.objects.values_list("id", flat=True))
+        # No index row is left behind (SQLite's FTS5 rows are deleted with their tokens).
+        self.assertEqual(
+            set(filter_notices(Notice.objects.all(), searched).values_list("id", flat=True)),
+            found & left,
+        )
+
+    def test_a_queryset_delete_and_an_instance_delete_take_the_same_path(self) -> None:
+        gone = list(Notice.objects.order_by("id").values_list("id", flat=True)[:20])
+        with CaptureQueriesContext(connection) as queries:
+            deleted, _ = Notice.objects.filter(id__in=gone).delete()
+        self.assertEqual(deleted, 20)
+        self.assertEqual(data_version_writes(queries.captured_queries), 1)
+        notice = Notice.objects.order_by("id").first()
+        notice.delete()
+        self.assertIsNone(notice.pk)
+        self.assertEqual(HistoricalNotice.objects.filter(history_type="-").count(), 21)
+        self.assert_counts_recounted()
+
+    def test_an_admin_save_bumps_the_data_version_once(self) -> None:
+        notice = Notice.objects.order_by("id").first()
+        other = Category.objects.create(name="其他")
+        with CaptureQueriesContext(connection) as queries:
+            self.edit_in_admin(
+                notice, title="改过的标题", site="另一所大学", tags="放假, 新标签",
+                categories=[str(other.id)],
+            )  # fmt: skip
+        # The notice's row, its tags, categories and version: one transaction, one bump.
+        self.assertEqual(data_version_writes(queries.captured_queries), 1)
+        self.assert_counts_recounted()
+
+    def test_a_deleted_category_or_tag_keeps_the_counts(self) -> None:
+        with CaptureQueriesContext(connection) as queries:
+            Category.objects.filter(parent=None).delete()
+        self.assertEqual(data_version_writes(queries.captured_queries), 1)
+        self.assert_counts_recounted()
+        Tag.objects.filter(id__in=Tag.objects.values("id")[:5]).delete()
+        self.assert_counts_recounted()

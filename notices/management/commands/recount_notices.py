@@ -8,8 +8,8 @@ from notices.counts import rebuild
 
 class Command(BaseCommand):
     help = (
-        "Recount the stored list counts and facets from every notice, after writes no "
-        "receiver saw (raw SQL, QuerySet.update() of site or date, loaddata) or a change of "
+        "Recount the stored list counts and facets from every notice, after writes that went "
+        "around the models (raw SQL, QuerySet.update() of site or date, loaddata) or a change of "
         "TIME_ZONE (months are counted in the site's time zone)."
     )
 
