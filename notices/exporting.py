@@ -42,6 +42,7 @@ from typing import Any
 import yaml
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from taggit.models import Tag
 
 from notices.documents import (
     MODEL_KEYS,
@@ -58,6 +59,7 @@ from notices.documents import (
     split_front_matter,
     split_title,
 )
+from notices.filters import NoticeFilters
 from notices.hygiene import has_invisible
 from notices.models import Category, DateSource, Notice, TaggedNotice
 
@@ -1087,26 +1089,25 @@ def select_notices(
     since: dt.date | None = None,
     until: dt.date | None = None,
 ) -> QuerySet[Notice]:
-    """Notices to export: a category path (with its subtree), a tag name or slug, a site,
-    and a date range of days in NOTICES_ARCHIVE_TZ (both ends included)."""
-    notices = Notice.objects.all()
+    """Notices to export: a category path or full name (with its subtree), a tag slug or name,
+    a site, and a date range (both ends included). The names are looked up as a command line
+    gives them; the selection is the lists' own (filters.NoticeFilters), so an export of a
+    category, tag, site or range holds the notices its page lists, days counted in the
+    site's time zone (TIME_ZONE) as the pages and feeds count them. Drafts are exported too."""
+    chosen: dict[str, Any] = {"site": site or "", "since": since, "until": until}
     if category:
         path = category.strip("/")
-        category_ids = Category.objects.filter(
-            Q(path=path) | Q(path__startswith=f"{path}/") | Q(full_name=category)
-        ).values("id")
-        notices = notices.filter(categories__in=category_ids)
+        found = Category.objects.filter(Q(path=path) | Q(full_name=category))
+        chosen["category"] = min(found, key=lambda c: c.path != path, default=None)
+        if chosen["category"] is None:
+            return Notice.objects.none()
     if tag:
-        notices = notices.filter(Q(tags__name=tag) | Q(tags__slug=tag))
-    if site:
-        notices = notices.filter(site=site)
-    zone = zoneinfo.ZoneInfo(settings.NOTICES_ARCHIVE_TZ)
-    if since:
-        notices = notices.filter(date__gte=dt.datetime.combine(since, dt.time(), zone))
-    if until:
-        next_day = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), zone)
-        notices = notices.filter(date__lt=next_day)
-    return notices.distinct().order_by("source_path", "id")
+        tags = Tag.objects.filter(Q(slug=tag) | Q(name=tag))
+        found_tag = min(tags, key=lambda t: t.slug != tag, default=None)
+        if found_tag is None:
+            return Notice.objects.none()
+        chosen["tags"] = (found_tag,)
+    return NoticeFilters(**chosen).apply(Notice.objects.all()).order_by("source_path", "id")
 
 
 def export_notices(notices: Iterable[Notice], out_dir: Path) -> int:

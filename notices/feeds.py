@@ -12,20 +12,19 @@ from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.db.models import Case, F, QuerySet, TextField, Value, When
 from django.db.models.functions import Length
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from taggit.models import Tag
 
-from notices.caching import cached_response, request_version
+from notices.caching import cached, cached_response, request_version
 from notices.filters import (
     CARRIED_PARAMS,
     FILTER_PARAMS,
     NoticeFilters,
-    category_or_404,
-    site_or_404,
+    is_wide,
+    scoped_filters,
 )
 from notices.models import Notice
 from notices.search import parse_query, search_notices
@@ -36,6 +35,8 @@ _XML_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # Everything a feed reads from the query string (the filters, and `q`/`sort` carried into
 # its link); the cache key keeps only these (issue 11).
 FEED_PARAMS = (*FILTER_PARAMS, *CARRIED_PARAMS)
+# The URL argument naming each scope's category, tag or site (notices/urls.py).
+_SCOPE_ARGS = (("category", "path"), ("tag", "slug"), ("site", "site"))
 
 
 def bounded_entries(notices: QuerySet[Notice]) -> list[Notice]:
@@ -111,27 +112,27 @@ class NoticeRssFeed(Feed):
         return feed
 
     def get_object(self, request: HttpRequest, **kwargs: str) -> dict[str, Any]:
-        if "path" in kwargs:
-            category = category_or_404(kwargs["path"])
-            filters = NoticeFilters.from_params(request.GET, category=category)
-            return {"filters": filters, "title": category.full_name,
-                    "link": category.get_absolute_url()}  # fmt: skip
-        if "slug" in kwargs:
-            tag = Tag.objects.filter(slug=kwargs["slug"]).first()
-            if tag is None:
-                raise Http404("No such tag.")
-            filters = NoticeFilters.from_params(request.GET, tags=(tag,))
-            return {"filters": filters, "title": tag.name,
+        # The URL's own category, tag or site, looked up as its page looks it up.
+        kind, key = next(
+            ((kind, kwargs[arg]) for kind, arg in _SCOPE_ARGS if arg in kwargs), (None, "")
+        )
+        filters = scoped_filters(request.GET, kind, key)
+        # A category or tag holding many notices walks the (date, id) index newest first, as
+        # its list does, rather than sorting all of its rows (issue 13).
+        wide = cached("wide", [filters.count_scope()], lambda: is_wide(filters), request=request)
+        if kind == "category":
+            return {"filters": filters, "wide": wide, "title": filters.category.full_name,
+                    "link": filters.category.get_absolute_url()}  # fmt: skip
+        if kind == "tag":
+            tag = filters.page_tags[0]
+            return {"filters": filters, "wide": wide, "title": tag.name,
                     "link": reverse("notices:tag", args=[tag.slug])}  # fmt: skip
-        if "site" in kwargs:
-            site = site_or_404(kwargs["site"])
-            filters = NoticeFilters.from_params(request.GET, site=site)
-            return {"filters": filters, "title": site,
-                    "link": reverse("notices:site", args=[site])}  # fmt: skip
-        filters = NoticeFilters.from_params(request.GET)
+        if kind == "site":
+            return {"filters": filters, "wide": wide, "title": key,
+                    "link": reverse("notices:site", args=[key])}  # fmt: skip
         query = filters.query()
         link = reverse("notices:list") + (f"?{query}" if query else "")
-        return {"filters": filters, "title": "", "link": link}
+        return {"filters": filters, "wide": wide, "title": "", "link": link}
 
     def title(self, obj: dict[str, Any]) -> str:
         site_name = _("Noticeboard")
@@ -144,7 +145,8 @@ class NoticeRssFeed(Feed):
         return _("The latest notices in the archive.")
 
     def items(self, obj: dict[str, Any]):
-        return bounded_entries(obj["filters"].apply(Notice.objects.published()))
+        notices = Notice.objects.published()
+        return bounded_entries(obj["filters"].apply(notices, wide=obj.get("wide", False)))
 
     def item_title(self, notice: Notice) -> str:
         return notice.title

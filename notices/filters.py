@@ -2,8 +2,9 @@
 site, year and month, read from the query string, applied to a queryset, shown as removable
 chips, and counted as facets.
 
-Used by the list pages (views.py) and by search results (search.py), so one set of parameter
-names and one set of rules holds everywhere:
+Used by the list pages (views.py), search results (search.py), the feeds (feeds.py, through
+`scoped_filters`, as the pages) and the export's selection (exporting.select_notices), so one
+set of parameter names and one set of rules (days in the site's time zone) holds everywhere:
 
     ?category=<category path>  ?tag=<slug>&tag=<slug>  ?site=<site>  ?year=2023  ?month=5
     ?since=2023-01-01  ?until=2023-03-31  (a date range, both ends included)
@@ -295,6 +296,37 @@ def month_in_year_label(year: int, month: int) -> str:
     """ "5月" in Chinese, "May" in English: a month under its year's heading."""
     # Translators: a Django date format for a month without its year ("n月" in Chinese).
     return date_format(dt.date(year, month, 1), pgettext("month in a year", "F"))
+
+
+class NoSuchScope(Http404):
+    """The category, tag or site a page's own URL names does not exist (a tag page then
+    looks for an old name of the tag: views._redirect_to_tag)."""
+
+
+SCOPES = ("category", "tag", "site")
+
+
+def scoped_filters(params: QueryDict, kind: str | None = None, key: str = "") -> NoticeFilters:
+    """The filters of a list or feed: the query string's, within the category (by path), tag
+    (by slug) or site a category, tag or site page or feed names in its URL (`kind`, `key`).
+    The one lookup views.py and feeds.py share; raises NoSuchScope for an unknown `key`."""
+    if kind is None:
+        return NoticeFilters.from_params(params)
+    if kind == "category":
+        category = Category.objects.filter(path=key.strip("/")).first()
+        if category is None:
+            raise NoSuchScope("No such category.")
+        return NoticeFilters.from_params(params, category=category)
+    if kind == "tag":
+        tag = Tag.objects.filter(slug=key).first()
+        if tag is None:
+            raise NoSuchScope("No such tag.")
+        return NoticeFilters.from_params(params, tags=(tag,))
+    if kind == "site":
+        if not Notice.objects.filter(site=key).exists():
+            raise NoSuchScope("No such site.")
+        return NoticeFilters.from_params(params, site=key)
+    raise ValueError(f"not one of {SCOPES}: {kind!r}")
 
 
 def category_or_404(path: str) -> Category:

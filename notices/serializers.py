@@ -7,6 +7,7 @@ described for clients in docs/openapi.yaml, which tests/test_api.py checks them 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from http import HTTPStatus
@@ -173,6 +174,51 @@ def page_json(
         "facets": facets,
         "results": [notice_json(request, notice) for notice in page.object_list],
     }
+
+
+def search_page_json(
+    request: HttpRequest,
+    page: Page,
+    filters: NoticeFilters,
+    facets: dict[str, list],
+    hits: list[dict[str, Any]],
+    *,
+    query: str,
+    sort: str,
+    facets_skipped: bool,
+) -> dict[str, Any]:
+    """One page of search results: a list's page with the query, the order, and each hit's
+    highlighted title, snippet and highlighting link (views._search_hits)."""
+    data = page_json(request, page, filters, facets)
+    data["query"] = query
+    data["sort"] = sort
+    data["facets_skipped"] = facets_skipped
+    data["results"] = [
+        {**notice_json(request, hit["notice"]),
+         "title_html": hit["title_html"], "snippet_html": hit["snippet_html"],
+         "highlight_url": request.build_absolute_uri(hit["url"])}
+        for hit in hits
+    ]  # fmt: skip
+    return data
+
+
+def index_json(request: HttpRequest, value: Any, *, drop: frozenset[str] = frozenset()) -> Any:
+    """The JSON copy of what an index page shows (the tag, site, archive, category and facet
+    pages hand over their template's entries): each `url` and `*_url` absolute, dates in
+    local ISO 8601, and the keys only the template reads (`drop`: a tag's weight) left out."""
+    if isinstance(value, dict):
+        return {
+            key: request.build_absolute_uri(item)
+            if key == "url" or key.endswith("_url")
+            else index_json(request, item, drop=drop)
+            for key, item in value.items()
+            if key not in drop
+        }
+    if isinstance(value, list | tuple):
+        return [index_json(request, item, drop=drop) for item in value]
+    if isinstance(value, dt.datetime):
+        return _isoformat(value)
+    return value
 
 
 def format_url(request: HttpRequest, format: str, **changes: Any) -> str:

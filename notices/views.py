@@ -1,3 +1,14 @@
+"""The reading pages: request → filters (notices/filters.py) → rows → page, JSON or CSV.
+
+- Lists (home, category, tag, site, year, month) go through `render_notice_list`; they and
+  search results share `list_context` (page, chips, facets, format and feed links), one
+  pagination include and one notice-item include; JSON comes from notices/serializers.py.
+- Indexes (categories, tags, sites, archive, one facet's values) build their entries once:
+  the template shows them and `serializers.index_json` is their JSON.
+- The detail page renders the notice's part once per data version (`_detail_parts`, four
+  queries) and is then two queries: the data version and the notice (issue 13).
+"""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,8 +24,10 @@ from django.db.models import Q
 from django.db.models.functions import Substr
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext_lazy
 from django.views.decorators.http import condition, require_safe
 from taggit.models import Tag
@@ -24,8 +37,8 @@ from notices.caching import cached, queryset_key, request_version
 from notices.filters import (
     DROPPED_PARAMS,
     FACET_PAGE_LIMIT,
+    NoSuchScope,
     NoticeFilters,
-    category_or_404,
     facet_counts,
     facet_page_query,
     facet_values,
@@ -35,7 +48,7 @@ from notices.filters import (
     month_in_year_label,
     month_label,
     period_bounds,
-    site_or_404,
+    scoped_filters,
     year_label,
 )
 from notices.models import (
@@ -62,13 +75,14 @@ from notices.serializers import (
     csv_response,
     filters_json,
     format_url,
+    index_json,
     json_response,
     list_ids,
     notice_detail_json,
-    notice_json,
     page_json,
     requested_format,
     result_ids,
+    search_page_json,
     wants_json,
 )
 from notices.sorting import sorted_by_name
@@ -79,6 +93,9 @@ RELATED_POOL = 200
 SEARCH_FACET_LIMIT = 5000
 # A snippet is taken from this much of a hit's body HTML: matches further in show the start.
 SNIPPET_HTML_CHARS = 20_000
+# A detail page's rendered notice is kept when its body is at most this long (as
+# caching.PAGE_MAX_BYTES for whole pages).
+DETAIL_CACHE_MAX_CHARS = 100_000
 SORT_LABELS = {
     "relevance": gettext_lazy("Best match"),
     "newest": gettext_lazy("Newest first"),
@@ -99,6 +116,37 @@ def paginate(
 
 
 # --- Notice lists --------------------------------------------------------------
+
+
+def list_context(
+    request: HttpRequest,
+    page: Page,
+    filters: NoticeFilters,
+    facets: dict[str, Any],
+    feeds: tuple[str, str],
+) -> dict[str, Any]:
+    """What every page of notices (a list, search results) gives its template: the page, the
+    filters and their chips, the facets, and its JSON, CSV, Atom and RSS addresses."""
+    return {
+        "page": page,
+        "filters": filters,
+        "active_filters": filters.active(),
+        "clear_query": filters.query(category=None, tags=(), site="", year=None, month=None),
+        "facets": facets,
+        "json_url": format_url(request, "json"),
+        "csv_url": format_url(request, "csv"),
+        "feed_atom": feeds[0],
+        "feed_rss": feeds[1],
+    }
+
+
+def _feed_urls(kind: str, args: list[str], query: str = "") -> tuple[str, str]:
+    """The Atom and RSS addresses `notices:<kind>-atom` / `-rss`, with a query string."""
+    suffix = f"?{query}" if query else ""
+    return (
+        reverse(f"notices:{kind}-atom", args=args) + suffix,
+        reverse(f"notices:{kind}-rss", args=args) + suffix,
+    )
 
 
 def render_notice_list(
@@ -127,23 +175,12 @@ def render_notice_list(
         return json_response(page_json(request, page, filters, facets))
     if feed:  # the page's own feeds: notices:<kind>-atom / -rss with its key
         kind, key = feed
-        feed_atom = reverse(f"notices:{kind}-atom", args=[key])
-        feed_rss = reverse(f"notices:{kind}-rss", args=[key])
+        feeds = _feed_urls(kind, [key])
     else:  # the site's feeds, narrowed by the same filters as the page
-        query = filters.query()
-        feed_atom = reverse("notices:feed-atom") + (f"?{query}" if query else "")
-        feed_rss = reverse("notices:feed-rss") + (f"?{query}" if query else "")
+        feeds = _feed_urls("feed", [], filters.query())
     context = {
-        "page": page,
-        "filters": filters,
-        "active_filters": filters.active(),
-        "clear_query": filters.query(category=None, tags=(), site="", year=None, month=None),
-        "facets": facets,
-        "json_url": format_url(request, "json"),
-        "csv_url": format_url(request, "csv"),
+        **list_context(request, page, filters, facets, feeds),
         "cache_version": request_version(request).token,
-        "feed_atom": feed_atom,
-        "feed_rss": feed_rss,
         **context,
     }
     return render(request, template, context)
@@ -151,14 +188,14 @@ def render_notice_list(
 
 @require_safe
 def notice_list(request: HttpRequest) -> HttpResponse:
-    filters = NoticeFilters.from_params(request.GET)
+    filters = scoped_filters(request.GET)
     return render_notice_list(request, "notices/notice_list.html", filters, {})
 
 
 @require_safe
 def category_detail(request: HttpRequest, path: str) -> HttpResponse:
-    category = category_or_404(path)
-    filters = NoticeFilters.from_params(request.GET, category=category)
+    filters = scoped_filters(request.GET, "category", path)
+    category = filters.category
     _label_trails_cached(request, [category])  # breadcrumbs named as readers know them
     return render_notice_list(
         request,
@@ -171,10 +208,11 @@ def category_detail(request: HttpRequest, path: str) -> HttpResponse:
 
 @require_safe
 def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    tag = Tag.objects.filter(slug=slug).first()
-    if tag is None:
+    try:
+        filters = scoped_filters(request.GET, "tag", slug)
+    except NoSuchScope:
         return _redirect_to_tag(request, slug)
-    filters = NoticeFilters.from_params(request.GET, tags=(tag,))
+    tag = filters.page_tags[0]
     return render_notice_list(
         request,
         "notices/tag_detail.html",
@@ -199,8 +237,7 @@ def _redirect_to_tag(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_safe
 def site_detail(request: HttpRequest, site: str) -> HttpResponse:
-    site = site_or_404(site)
-    filters = NoticeFilters.from_params(request.GET, site=site)
+    filters = scoped_filters(request.GET, "site", site)
     return render_notice_list(
         request,
         "notices/site_detail.html",
@@ -290,9 +327,22 @@ def _archive_url(year: int, month: int | None = None) -> str:
 # --- Indexes -------------------------------------------------------------------
 
 
-def _index_response(request: HttpRequest, template: str, context: dict, data: dict) -> HttpResponse:
+def _index_response(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    key: str,
+    *,
+    drop: frozenset[str] = frozenset(),
+) -> HttpResponse:
+    """An index page, or with `?format=json` its `context[key]` entries as JSON (the same
+    dicts the template shows: serializers.index_json)."""
     if wants_json(request):
-        return json_response(data)
+        return json_response({key: index_json(request, context[key], drop=drop)})
+    return _index_page(request, template, context)
+
+
+def _index_page(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
     return render(request, template, {**context, "json_url": format_url(request, "json")})
 
 
@@ -314,43 +364,31 @@ def category_index(request: HttpRequest) -> HttpResponse:
     roots: list[dict[str, Any]] = []
     label_categories(categories)
     for category in categories:
-        node = {"category": category, "count": counts.get(category.path, 0), "children": []}
+        node = {"name": category.name, "label": category.label, "path": category.path,
+                "url": category.get_absolute_url(), "count": counts.get(category.path, 0),
+                "children": []}  # fmt: skip
         nodes[category.id] = node
         parent = nodes.get(category.parent_id) if category.parent_id else None
         (parent["children"] if parent else roots).append(node)
     for node in nodes.values():  # each level by name, pinyin for Chinese
-        node["children"] = sorted_by_name(node["children"], lambda n: n["category"].label)
-    roots = sorted_by_name(roots, lambda n: n["category"].label)
-
-    def as_json(node: dict[str, Any]) -> dict[str, Any]:
-        category = node["category"]
-        return {
-            "name": category.name,
-            "label": category.label,
-            "path": category.path,
-            "url": request.build_absolute_uri(category.get_absolute_url()),
-            "count": node["count"],
-            "children": [as_json(child) for child in node["children"]],
-        }
+        node["children"] = sorted_by_name(node["children"], lambda n: n["label"])
+    roots = sorted_by_name(roots, lambda n: n["label"])
 
     def shown(node: dict[str, Any]) -> dict[str, Any]:
         # A domain holding one category and nothing else ("nyou.edu.cn" > 南洋大学) is that
-        # category to a reader: one line, not the same name twice.
+        # category to a reader: one line, not the same name twice. The JSON keeps the tree.
         children = node["children"]
         if (
             len(children) == 1
-            and node["category"].label != node["category"].name
+            and node["label"] != node["name"]
             and children[0]["count"] == node["count"]
         ):
             return shown(children[0])
         return {**node, "children": [shown(child) for child in children]}
 
-    return _index_response(
-        request,
-        "notices/category_index.html",
-        {"nodes": [shown(node) for node in roots]},
-        {"categories": [as_json(node) for node in roots]},
-    )
+    if wants_json(request):
+        return json_response({"categories": index_json(request, roots)})
+    return _index_page(request, "notices/category_index.html", {"nodes": [shown(n) for n in roots]})
 
 
 @require_safe
@@ -379,16 +417,10 @@ def tag_index(request: HttpRequest) -> HttpResponse:
         }
         for name, slug, count in rows
     ]
-    data = {
-        "tags": [
-            {**{k: v for k, v in entry.items() if k != "weight"},
-             "url": request.build_absolute_uri(entry["url"])}
-            for entry in entries
-        ]
-    }  # fmt: skip
     return _index_response(
-        request, "notices/tag_index.html", {"tags": entries, "sorted_by_name": by_name}, data
-    )
+        request, "notices/tag_index.html", {"tags": entries, "sorted_by_name": by_name}, "tags",
+        drop=frozenset({"weight"}),
+    )  # fmt: skip
 
 
 @require_safe
@@ -411,15 +443,8 @@ def site_index(request: HttpRequest) -> HttpResponse:
         }
         for name, count, latest, domain in rows
     ]
-    data = {
-        "sites": [
-            {**site, "latest": timezone.localtime(site["latest"]).isoformat(),
-             "url": request.build_absolute_uri(site["url"])}
-            for site in sites
-        ]
-    }  # fmt: skip
     return _index_response(
-        request, "notices/site_index.html", {"sites": sites, "sorted_by_name": by_name}, data
+        request, "notices/site_index.html", {"sites": sites, "sorted_by_name": by_name}, "sites"
     )
 
 
@@ -432,23 +457,16 @@ def archive_index(request: HttpRequest) -> HttpResponse:
     years: list[dict[str, Any]] = []
     for year, month, count in rows:
         if not years or years[-1]["year"] != year:
-            years.append({"year": year, "label": year_label(year), "url": _archive_url(year),
-                          "count": 0, "months": []})  # fmt: skip
+            years.append({"year": year, "label": year_label(year), "count": 0,
+                          "url": _archive_url(year), "months": []})  # fmt: skip
         years[-1]["count"] += count
         years[-1]["months"].append(
             {"month": month, "label": month_in_year_label(year, month), "count": count,
              "url": _archive_url(year, month)}
         )  # fmt: skip
-    data = {
-        "years": [
-            {"year": y["year"], "count": y["count"],
-             "url": request.build_absolute_uri(y["url"]),
-             "months": [{"month": m["month"], "count": m["count"],
-                         "url": request.build_absolute_uri(m["url"])} for m in y["months"]]}
-            for y in years
-        ]
-    }  # fmt: skip
-    return _index_response(request, "notices/archive_index.html", {"years": years}, data)
+    return _index_response(
+        request, "notices/archive_index.html", {"years": years}, "years", drop=frozenset({"label"})
+    )
 
 
 # --- One notice ----------------------------------------------------------------
@@ -475,33 +493,58 @@ def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
             published.prefetch_related("categories", "tags"), urlname=urlname
         )
         return json_response(notice_detail_json(request, notice))
-    # Four queries in all (issue 13): the data version, the notice, its tags and category
-    # ids, then its neighbours and related notices together.
     notice = get_object_or_404(published, urlname=urlname)
+    highlight_text = request.GET.get("highlight", "")
+    canonical_url = request.build_absolute_uri(notice.get_absolute_url())
+
+    # The notice's part of the page is kept per data version: a warm page is two queries (the
+    # data version, the notice). Not a search's highlighting, which any query string changes,
+    # nor a body of megabytes, which would crowd the rest out of a local-memory cache.
+    def parts() -> dict[str, str]:
+        return _detail_parts(request, notice, highlight_text, canonical_url)
+
+    if highlight_text or len(notice.body_html) > DETAIL_CACHE_MAX_CHARS:
+        return _detail_response(request, notice, parts())
+    key = [notice.pk, get_language(), canonical_url]
+    return _detail_response(request, notice, cached("detail", key, parts, request=request))
+
+
+def _detail_response(request: HttpRequest, notice: Notice, parts: dict[str, str]) -> HttpResponse:
+    # The parts are this site's own rendering (SafeStrings, also when read back from the cache).
+    parts = {name: mark_safe(html) for name, html in parts.items()}  # noqa: S308
+    return render(request, "notices/notice_detail.html", {"notice": notice, "parts": parts})
+
+
+def _detail_parts(
+    request: HttpRequest, notice: Notice, highlight_text: str, canonical_url: str
+) -> dict[str, str]:
+    """The detail page's <head> tags and main part: four queries in all (issue 13) with the
+    data version and the notice, then its tags and category ids, then its neighbours and
+    related notices together."""
     links = _notice_links(notice)
     categories = _categories_with_trails(request, links.category_ids)
     around = _neighbours_and_related(notice, links)
-    highlighted = _highlighted(notice, request.GET.get("highlight", ""))
+    highlighted = _highlighted(notice, highlight_text)
     # Heading ids for the table of contents go on the sanitised (and highlighted) HTML.
     body = outline(highlighted.pop("body_html", notice.body_html))
-    return render(
-        request,
-        "notices/notice_detail.html",
-        {
-            "notice": notice,
-            "tags": links.tags,
-            "categories": categories,
-            "category_trail": categories[0].trail if categories else [],
-            "older": around.older,
-            "newer": around.newer,
-            "related": around.related,
-            "canonical_url": request.build_absolute_uri(notice.get_absolute_url()),
-            "body_html": body.html,
-            "toc": body.entries,
-            "long_notice": body.long,
-            **highlighted,
-        },
-    )
+    context = {
+        "notice": notice,
+        "tags": links.tags,
+        "categories": categories,
+        "category_trail": categories[0].trail if categories else [],
+        "older": around.older,
+        "newer": around.newer,
+        "related": around.related,
+        "canonical_url": canonical_url,
+        "body_html": body.html,
+        "toc": body.entries,
+        "long_notice": body.long,
+        **highlighted,
+    }
+    return {
+        "meta": render_to_string("notices/notice_detail_meta.html", context, request),
+        "main": render_to_string("notices/notice_detail_main.html", context, request),
+    }
 
 
 class NoticeLinks(NamedTuple):
@@ -805,19 +848,20 @@ def search(request: HttpRequest) -> HttpResponse:
     # Facet counts join every match (about 0.5 s of CPU for 16,000 matches at 100,000 notices):
     # a broader search shows its count and results, and asks for a narrower query for facets.
     facets_shown = bool(query) and page.paginator.count <= SEARCH_FACET_LIMIT
-    facets = facet_counts(results.notices, filters) if facets_shown else {}
+    facets = {}
+    if facets_shown:  # once per data version, as a list's (nine grouped queries)
+        facets = cached(
+            "search-facets",
+            [queryset_key(results.notices), filters.query(), get_language()],
+            lambda: facet_counts(results.notices, filters),
+            request=request,
+        )
+    facets_skipped = bool(query) and not facets_shown
     if wants_json(request):
-        data = page_json(request, page, filters, facets)
-        data["query"] = query_text
-        data["sort"] = sort
-        data["facets_skipped"] = bool(query) and not facets_shown
-        data["results"] = [
-            {**notice_json(request, hit["notice"]),
-             "title_html": hit["title_html"], "snippet_html": hit["snippet_html"],
-             "highlight_url": request.build_absolute_uri(hit["url"])}
-            for hit in hits
-        ]  # fmt: skip
-        return json_response(data)
+        return json_response(
+            search_page_json(request, page, filters, facets, hits,
+                             query=query_text, sort=sort, facets_skipped=facets_skipped)
+        )  # fmt: skip
     feed_params = known_params(request.GET)
     for key in ("page", "format", "sort"):
         feed_params.pop(key, None)
@@ -829,22 +873,16 @@ def search(request: HttpRequest) -> HttpResponse:
         request,
         "notices/search.html",
         {
+            **list_context(
+                request, page, filters, facets, _feed_urls("search", [], feed_params.urlencode())
+            ),
             "query": query_text,
             "parsed_query": query,
             "sort": sort,
             "sort_links": sort_links,
-            "page": page,
             "hits": hits,
-            "filters": filters,
-            "active_filters": filters.active(),
-            "clear_query": filters.query(category=None, tags=(), site="", year=None, month=None),
-            "facets": facets,
-            "facets_skipped": bool(query) and not facets_shown,
+            "facets_skipped": facets_skipped,
             "facet_limit": SEARCH_FACET_LIMIT,
-            "json_url": format_url(request, "json"),
-            "csv_url": format_url(request, "csv"),
-            "feed_atom": reverse("notices:search-atom") + f"?{feed_params.urlencode()}",
-            "feed_rss": reverse("notices:search-rss") + f"?{feed_params.urlencode()}",
         },
     )
 
@@ -914,22 +952,18 @@ def facet_detail(request: HttpRequest, facet: str) -> HttpResponse:
         value["list_url"] = f"{target}?{value['query']}"
     here = facet_page_query(filters)
     sort_query = {order: _sorted_query(params, order) for order in ("count", "name")}
-    data = {
-        "facet": facet,
-        "sort": "name" if by_name else "count",
-        "filters": filters_json(filters),
-        "query": query.text if query else "",
-        "count": len(values),
-        "truncated": cut,
-        "limit": FACET_PAGE_LIMIT,
-        "facets_skipped": too_broad,
-        "values": [
-            {"label": v["label"], "value": v["value"], "count": v["count"],
-             "url": request.build_absolute_uri(v["url"]),
-             "list_url": request.build_absolute_uri(v["list_url"])}
-            for v in values
-        ],
-    }  # fmt: skip
+    if wants_json(request):
+        return json_response({
+            "facet": facet,
+            "sort": "name" if by_name else "count",
+            "filters": filters_json(filters),
+            "query": query.text if query else "",
+            "count": len(values),
+            "truncated": cut,
+            "limit": FACET_PAGE_LIMIT,
+            "facets_skipped": too_broad,
+            "values": index_json(request, values, drop=frozenset({"query"})),
+        })  # fmt: skip
     context = {
         "facet": facet,
         "facet_title": FACET_TITLES[facet],
@@ -944,4 +978,4 @@ def facet_detail(request: HttpRequest, facet: str) -> HttpResponse:
         "sort_by_count": sort_query["count"],
         "sort_by_name": sort_query["name"],
     }
-    return _index_response(request, "notices/facet_values.html", context, data)
+    return _index_page(request, "notices/facet_values.html", context)

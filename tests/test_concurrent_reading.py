@@ -16,7 +16,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.test import TransactionTestCase
 
-from notices.generator import write_archive
+from sample import write_archive
 from tests.scratch_database import ScratchDatabase, listening_socket
 
 

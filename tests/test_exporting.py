@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from django.urls import reverse
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -186,7 +186,7 @@ class CanonicalExportTests(RoundTripTestCase):
         self.assert_round_trip(ARCHIVE, byte_for_byte=True)
 
     def test_it_round_trips_a_generated_archive(self) -> None:
-        from notices.generator import write_archive
+        from sample import write_archive
 
         write_archive(self.tmp / "gen", 300, seed=6)
         self.assert_round_trip(self.tmp / "gen", byte_for_byte=True)
@@ -378,6 +378,23 @@ class ExportCommandTests(RoundTripTestCase):
         self.assertEqual(self.exported_names("--since", "2022-06-01"), ["b/two.md"])
         self.assertEqual(self.exported_names("--until", "2021-01-15"), ["a/one.md"])
         self.assertEqual(self.exported_names("--since", "2030-01-01"), [])
+
+    @override_settings(NOTICES_ARCHIVE_TZ="UTC")
+    def test_export_and_list_agree_on_a_day_near_midnight_in_the_archive_time_zone(self) -> None:
+        # 2021-07-01 07:30 in Shanghai (the site's time zone, where the list shows it) is
+        # 2021-06-30 23:30 in the archive's: the site's day wins, as the list counts it.
+        notice = Notice.objects.get(urlname="two")
+        Notice.objects.filter(pk=notice.pk).update(
+            date=dt.datetime(2021, 6, 30, 23, 30, tzinfo=dt.UTC)
+        )
+        listed = self.client.get("/", {"since": "2021-07-01", "until": "2021-07-01"})
+        self.assertEqual([n.urlname for n in listed.context["page"].object_list], ["two"])
+        self.assertEqual(self.exported_names("--since", "2021-07-01", "--until", "2021-07-01"),
+                         ["b/two.md"])  # fmt: skip
+        self.assertEqual(self.exported_names("--until", "2021-06-30"), ["a/one.md"])
+        self.assertEqual(
+            self.client.get("/", {"until": "2021-06-30"}).context["page"].paginator.count, 1
+        )
 
     def test_it_rejects_a_malformed_date(self) -> None:
         with self.assertRaisesMessage(CommandError, "not a date"):

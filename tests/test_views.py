@@ -4,7 +4,6 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-from django.templatetags.static import static
 from django.test import TestCase
 from django.urls import reverse
 
@@ -94,36 +93,6 @@ class SeedRoundTripTests(TestCase):
                 self.assertEqual(self.client.get(url).status_code, 404)
 
 
-class SanitisingTests(TestCase):
-    def test_script_in_title_tags_and_body_never_becomes_markup(self) -> None:
-        payload = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-        with tempfile.TemporaryDirectory() as tmp:
-            write_document(
-                Path(tmp),
-                "evil.md",
-                title=f"'{payload}->{payload} | evil.example.com'",
-                tags=[f"'{payload}'"],
-                body=f"{payload}\n\n[x](javascript:alert(1))\n",
-            )
-            report = import_archive([Path(tmp)])
-        self.assertEqual(report.created, 1, report.errors)
-        notice = Notice.objects.get()
-        for url in [reverse("notices:list"), notice.get_absolute_url()]:
-            with self.subTest(url=url):
-                html = self.client.get(url).content.decode()
-                dom = Dom(html)
-                # The site's own static script (issue 12) is the only one; none from the notice.
-                self.assertEqual(dom.find("script"), [{"src": static("js/site.js"), "defer": None}])
-                for _tag, attrs in dom.elements:
-                    self.assertFalse(any(name.startswith("on") for name in attrs), attrs)
-                    self.assertFalse(
-                        any(
-                            (value or "").lower().startswith("javascript:")
-                            for value in attrs.values()
-                        )
-                    )
-
-
 class PaginationTests(TestCase):
     def test_the_list_pages_20_a_page_newest_first(self) -> None:
         import datetime as dt
@@ -141,53 +110,6 @@ class PaginationTests(TestCase):
         second = self.client.get(reverse("notices:list") + "?page=2")
         self.assertEqual(len(second.context["page"].object_list), 5)
         self.assertEqual(self.client.get(reverse("notices:list") + "?page=abc").status_code, 200)
-
-
-class QueryCountTests(TestCase):
-    def add_notices(self, count: int) -> None:
-        from notices.models import Category
-
-        category = Category.objects.get_or_create(name="qinglan.edu.cn")[0]
-        for _ in range(count):
-            notice = make_notice()
-            notice.categories.add(category)
-            notice.tags.add("寒假", "通知")
-
-    def count_queries(self, url: str) -> int:
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
-        with CaptureQueriesContext(connection) as captured:
-            self.assertEqual(self.client.get(url).status_code, 200)
-        return len(captured)
-
-    def test_list_queries_do_not_grow_with_rows(self) -> None:
-        self.add_notices(3)
-        url = reverse("notices:list")
-        few = self.count_queries(url)
-        self.add_notices(15)
-        with self.assertNumQueries(few):
-            self.client.get(url)
-
-    def test_tag_and_category_queries_do_not_grow_with_rows(self) -> None:
-        self.add_notices(3)
-        urls = [
-            reverse("notices:tag", args=["寒假"]),
-            reverse("notices:category", args=["qinglan-edu-cn"]),
-        ]
-        few = [self.count_queries(url) for url in urls]
-        self.add_notices(15)
-        for url, expected in zip(urls, few, strict=True):
-            with self.assertNumQueries(expected):
-                self.client.get(url)
-
-    def test_detail_queries_are_bounded(self) -> None:
-        self.add_notices(1)
-        notice = Notice.objects.get()
-        few = self.count_queries(notice.get_absolute_url())
-        notice.tags.add(*[f"标签{i}" for i in range(10)])
-        with self.assertNumQueries(few):
-            self.client.get(notice.get_absolute_url())
 
 
 class HeadRequestTests(TestCase):

@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from django.db import connection
 from django.test import TestCase
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
-from notices.generator import write_archive
 from notices.importing import import_archive
 from notices.models import Category, Notice
+from sample import write_archive
 from tests.helpers import SHANGHAI, make_notice
 
 
@@ -585,7 +583,7 @@ def assert_three_clicks_from_home(test: TestCase) -> None:
 
 
 class SampleArchiveTests(TestCase):
-    """The archive `make run` imports (notices/generator.py, 60 documents)."""
+    """The archive `make run` imports (sample/generator.py, 60 documents)."""
 
     @classmethod
     def setUpTestData(cls) -> None:
@@ -666,47 +664,3 @@ class RobotsTests(TestCase):
         text = response.content.decode()
         self.assertIn("Sitemap: http://testserver/sitemap.xml", text)
         self.assertIn("Disallow: /admin/", text)
-
-
-class QueryCountTests(TestCase):
-    """Count queries with a few rows, add many more, and expect the same count (linkding)."""
-
-    def add_rows(self, start: int, count: int) -> None:
-        for i in range(start, start + count):
-            add_notice(
-                f"q-{i}", f"第{i}号通知", when(2020 + i % 4, 1 + i % 12, 1 + i % 28),
-                categories=("blgc.edu.cn", "北岭工程大学", f"学院{i % 5}"),
-                site=f"站点{i % 3}", tags=("通知", f"标签{i % 7}", f"主题{i}"),
-            )  # fmt: skip
-
-    def count_queries(self, url: str) -> int:
-        with CaptureQueriesContext(connection) as captured:
-            response = self.client.get(url)
-        self.assertEqual(response.status_code, 200, url)
-        return len(captured)
-
-    def test_no_page_queries_grow_with_rows(self) -> None:
-        # Enough rows that the detail page's related notices come from shared tags alone.
-        self.add_rows(0, 8)
-        urls = [
-            reverse("notices:list"),
-            reverse("notices:list") + "?tag=通知&tag=标签1&site=站点1&year=2021",
-            reverse("notices:list") + "?category=blgc-edu-cn&format=json",
-            reverse("notices:category", args=["blgc-edu-cn/北岭工程大学"]),
-            reverse("notices:tag", args=["通知"]),
-            reverse("notices:site", args=["站点1"]),
-            reverse("notices:archive-year", args=[2021]),
-            reverse("notices:archive-month", args=[2021, 2]),
-            reverse("notices:categories"),
-            reverse("notices:tags"),
-            reverse("notices:sites"),
-            reverse("notices:archive"),
-            reverse("notices:feed-atom"),
-            reverse("notices:tag-rss", args=["通知"]),
-            reverse("notices:detail", args=["q-1"]),
-        ]
-        few = {url: self.count_queries(url) for url in urls}
-        self.add_rows(8, 40)
-        for url in urls:
-            with self.subTest(url=url), self.assertNumQueries(few[url]):
-                self.client.get(url)
