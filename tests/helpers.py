@@ -136,6 +136,11 @@ def elements(html: Element | str, tag: str | None = None, **attrs: str) -> list[
     ]
 
 
+def attributes(html: Element | str, tag: str | None = None, **attrs: str) -> list[dict[str, str]]:
+    """The attributes of elements(html, tag, **attrs), as dicts (a valueless attribute is "")."""
+    return [dict(element.attrib) for element in elements(html, tag, **attrs)]
+
+
 def hrefs(html: Element | str) -> set[str]:
     """Every link target (<a href>) in the page."""
     return {a.get("href") for a in elements(html, "a") if a.get("href") is not None}

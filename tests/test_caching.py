@@ -14,19 +14,14 @@ from notices.caching import bump_data_version, cached, current_version
 from notices.importing import import_archive
 from notices.models import DataVersion, Notice
 from sample import generate_document
-from tests.helpers import make_notice
+from tests.helpers import make_notice, write_files
 
 
 def write_generated(root: Path, indexes: range) -> list[str]:
     """Write generated documents; return their urlnames."""
-    urlnames = []
-    for index in indexes:
-        relative, text = generate_document(index, seed=5)
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        urlnames.append(Path(relative).stem)
-    return urlnames
+    documents = dict(generate_document(index, seed=5) for index in indexes)
+    write_files(root, documents)
+    return [Path(relative).stem for relative in documents]
 
 
 class FreshAfterWritesTests(TestCase):

@@ -40,7 +40,7 @@ from notices.exporting import (
 from notices.hygiene import strip_invisible
 from notices.importing import import_archive
 from notices.models import Category, DateSource, Notice
-from tests.helpers import make_notice
+from tests.helpers import make_notice, write_files
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 ARCHIVE = Path(settings.BASE_DIR) / "archive"
@@ -128,13 +128,6 @@ ctrl: "bell\\x07 nel\\x85 ls\\u2028"
 body
 """,
 }
-
-
-def write_files(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(text.encode("utf-8"))
 
 
 class RoundTripTestCase(TestCase):
@@ -517,13 +510,6 @@ AS_WRITTEN = {
 }
 
 
-def write_bytes(root: Path, files: dict[str, bytes]) -> None:
-    for name, data in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
 def changed_lines(before: bytes, after: bytes, encoding: str = "utf-8") -> list[str]:
     """The lines that differ, as `-old`/`+new` (line endings shown as written)."""
     old = before.decode(encoding).split("\n")
@@ -545,7 +531,7 @@ class AsWrittenTestCase(TestCase):
         self._tmp.cleanup()
 
     def import_files(self, files: dict[str, bytes]) -> None:
-        write_bytes(self.root, files)
+        write_files(self.root, files)
         report = import_archive([self.root])
         self.assertEqual(report.failed, 0, report.errors)
 

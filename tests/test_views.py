@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import tempfile
-from html.parser import HTMLParser
 from pathlib import Path
 
 from django.test import TestCase
@@ -9,22 +8,7 @@ from django.urls import reverse
 
 from notices.importing import import_archive
 from notices.models import Notice
-from tests.helpers import make_notice, write_document
-
-
-class Dom(HTMLParser):
-    """Start tags with attributes, and the text of <script> elements, as a browser parses them."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs) -> None:
-        self.elements.append((tag, dict(attrs)))
-
-    def find(self, tag: str) -> list[dict[str, str | None]]:
-        return [attrs for name, attrs in self.elements if name == tag]
+from tests.helpers import attributes, make_notice, parse_html, write_document
 
 
 class SeedRoundTripTests(TestCase):
@@ -54,8 +38,8 @@ class SeedRoundTripTests(TestCase):
 
     def test_the_source_link_is_shown_once_and_prominently(self) -> None:
         response = self.client.get(self.notice.get_absolute_url())
-        dom = Dom(response.content.decode())
-        links = [a for a in dom.find("a") if a.get("href") == self.notice.source_url]
+        dom = parse_html(response.content.decode())
+        links = [a for a in attributes(dom, "a") if a.get("href") == self.notice.source_url]
         self.assertEqual(len(links), 1)
         self.assertEqual(links[0]["rel"], "noopener noreferrer")
         self.assertContains(response, "查看原文")
@@ -63,7 +47,7 @@ class SeedRoundTripTests(TestCase):
 
     def test_categories_and_tags_link_to_their_pages(self) -> None:
         response = self.client.get(self.notice.get_absolute_url())
-        hrefs = {a.get("href") for a in Dom(response.content.decode()).find("a")}
+        hrefs = {a.get("href") for a in attributes(response.content.decode(), "a")}
         # The domain category stands for its one university: its crumb would repeat the
         # name (tests/test_facets.py), so the trail links the university's category.
         self.assertIn(reverse("notices:category", args=["qinglan-edu-cn/青岚大学"]), hrefs)

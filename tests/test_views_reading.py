@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -18,29 +17,8 @@ from django.utils import translation
 from notices.importing import import_archive
 from notices.models import Category, Notice
 from sample import write_archive
-from tests.helpers import SHANGHAI, make_notice
-
-
-class Page(HTMLParser):
-    """Links, elements by class, and text of a rendered page, as a browser would parse them."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, dict[str, str]]] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, {name: value or "" for name, value in attrs}))
-
-    def hrefs(self) -> set[str]:
-        return {attrs["href"] for tag, attrs in self.elements if tag == "a" and "href" in attrs}
-
-    def find(self, tag: str, **wanted: str) -> list[dict[str, str]]:
-        return [
-            attrs
-            for name, attrs in self.elements
-            if name == tag and all(attrs.get(key.rstrip("_")) == v for key, v in wanted.items())
-        ]
+from tests.helpers import SHANGHAI, attributes, make_notice, parse_html
+from tests.helpers import hrefs as links_in
 
 
 def category_path(*names: str) -> Category:
@@ -173,7 +151,7 @@ class ListFilterTests(ReadingTestCase):
         self.assertEqual(
             [chip.label for chip in chips], ["标签：通知", "标签：研究生", "来源：北岭工程大学"]
         )
-        hrefs = Page(response.content.decode()).hrefs()
+        hrefs = links_in(response.content.decode())
         for chip in chips:
             self.assertIn(f"?{chip.query}", hrefs)
         without_first_tag = self.client.get(f"{self.url}?{chips[0].query}")
@@ -187,7 +165,7 @@ class ListFilterTests(ReadingTestCase):
             add_notice(f"extra-{day}", f"第{day}号通知", when(2021, 5, day), tags=("批量",))
         response = self.client.get(self.url, {"tag": "批量", "year": "2021"})
         self.assertEqual(len(listed(response)), 20)
-        next_links = Page(response.content.decode()).find("a", rel="next")
+        next_links = attributes(response.content.decode(), "a", rel="next")
         self.assertEqual(len(next_links), 1)
         second = self.client.get(self.url + next_links[0]["href"])
         self.assertEqual(len(listed(second)), 5)
@@ -252,7 +230,7 @@ class ListFilterTests(ReadingTestCase):
             [(v["label"], v["count"]) for v in facets["categories"]], [("研究生院", 2)]
         )
         tag_link = next(v for v in facets["tags"] if v["label"] == "研究生")
-        self.assertIn(f"?{tag_link['query']}", Page(response.content.decode()).hrefs())
+        self.assertIn(f"?{tag_link['query']}", links_in(response.content.decode()))
         narrowed = self.client.get(f"{self.url}?{tag_link['query']}")
         self.assertEqual(listed(narrowed), ["defence-2023", "admission-2023"])
         with_year = self.client.get(self.url, {"year": "2023"}).context["facets"]
@@ -292,8 +270,8 @@ class CategoryPageTests(ReadingTestCase):
         url = reverse("notices:category", args=["blgc-edu-cn/北岭工程大学"])
         response = self.client.get(url)
         self.assertEqual(listed(response), ["holiday-2023", "defence-2023", "admission-2023"])
-        page = Page(response.content.decode())
-        hrefs = page.hrefs()
+        page = parse_html(response.content.decode())
+        hrefs = links_in(page)
         self.assertIn(reverse("notices:categories"), hrefs)
         # The domain above it stands for the same university: one crumb, not two alike.
         self.assertNotIn(reverse("notices:category", args=["blgc-edu-cn"]), hrefs)
@@ -333,7 +311,7 @@ class CategoryPageTests(ReadingTestCase):
         self.assertEqual(heu["children"][0]["count"], 3)
         self.assertEqual(heu["children"][0]["children"][0]["name"], "研究生院")
         self.assertEqual(heu["children"][0]["children"][0]["count"], 2)
-        hrefs = Page(response.content.decode()).hrefs()
+        hrefs = links_in(response.content.decode())
         self.assertIn(
             reverse("notices:category", args=["blgc-edu-cn/北岭工程大学/研究生院"]), hrefs
         )
@@ -382,9 +360,7 @@ class TagPageTests(ReadingTestCase):
         # By pinyin: dá fàng hán kǎo tōng yán zhāo.
         self.assertEqual(names, ["答辩", "放假", "寒假", "考试", "通知", "研究生", "招生"])
         response = self.client.get(reverse("notices:tags"))
-        self.assertIn(
-            reverse("notices:tag", args=["答辩"]), Page(response.content.decode()).hrefs()
-        )
+        self.assertIn(reverse("notices:tag", args=["答辩"]), links_in(response.content.decode()))
 
 
 class SitePageTests(ReadingTestCase):
@@ -409,7 +385,7 @@ class SitePageTests(ReadingTestCase):
         )
         response = self.client.get(reverse("notices:sites"))
         self.assertIn(
-            reverse("notices:site", args=["青岚大学"]), Page(response.content.decode()).hrefs()
+            reverse("notices:site", args=["青岚大学"]), links_in(response.content.decode())
         )
 
 
@@ -419,7 +395,7 @@ class ArchiveTests(ReadingTestCase):
         self.assertEqual(len(listed(response)), 4)
         months = [(v["value"], v["count"]) for v in response.context["facets"]["months"]]
         self.assertEqual(months, [(12, 1), (3, 3)])
-        hrefs = Page(response.content.decode()).hrefs()
+        hrefs = links_in(response.content.decode())
         self.assertIn(reverse("notices:archive-month", args=[2023, 3]), hrefs)
         self.assertIn(reverse("notices:archive-year", args=[2022]), hrefs)
         self.assertEqual(response.context["newer_period"], None)
@@ -428,9 +404,9 @@ class ArchiveTests(ReadingTestCase):
     def test_a_month_page_links_the_previous_and_next_months_with_notices(self) -> None:
         response = self.client.get(reverse("notices:archive-month", args=[2023, 3]))
         self.assertEqual(listed(response), ["holiday-2023", "defence-2023", "admission-2023"])
-        page = Page(response.content.decode())
-        [older] = page.find("a", rel="prev")
-        [newer] = page.find("a", rel="next")
+        page = parse_html(response.content.decode())
+        [older] = attributes(page, "a", rel="prev")
+        [newer] = attributes(page, "a", rel="next")
         self.assertEqual(older["href"], reverse("notices:archive-month", args=[2022, 6]))
         self.assertEqual(newer["href"], reverse("notices:archive-month", args=[2023, 12]))
         self.assertContains(response, "2023年3月")
@@ -463,7 +439,7 @@ class ArchiveTests(ReadingTestCase):
         self.assertContains(response, '<a href="/archive/2022/6/">6月</a>', html=True)
         self.assertIn(
             reverse("notices:archive-month", args=[2022, 6]),
-            Page(response.content.decode()).hrefs(),
+            links_in(response.content.decode()),
         )
 
     def test_json_works_on_archive_pages(self) -> None:
@@ -477,8 +453,8 @@ class NoticeDetailTests(ReadingTestCase):
 
     def test_breadcrumbs_follow_the_category_path(self) -> None:
         response = self.get_detail("admission")
-        crumbs = Page(response.content.decode())
-        hrefs = crumbs.hrefs()
+        crumbs = parse_html(response.content.decode())
+        hrefs = links_in(crumbs)
         for path in [
             "blgc-edu-cn/北岭工程大学",
             "blgc-edu-cn/北岭工程大学/研究生院",
@@ -486,19 +462,19 @@ class NoticeDetailTests(ReadingTestCase):
             self.assertIn(reverse("notices:category", args=[path]), hrefs)
 
     def test_older_and_newer_notices_are_linked_by_date(self) -> None:
-        page = Page(self.get_detail("defence").content.decode())
-        [older] = page.find("a", rel="prev")
-        [newer] = page.find("a", rel="next")
+        page = parse_html(self.get_detail("defence").content.decode())
+        [older] = attributes(page, "a", rel="prev")
+        [newer] = attributes(page, "a", rel="next")
         self.assertEqual(older["href"], self.notices["admission"].get_absolute_url())
         self.assertEqual(newer["href"], self.notices["holiday"].get_absolute_url())
-        first = Page(self.get_detail("winter").content.decode())
-        self.assertEqual(first.find("a", rel="prev"), [])
+        first = parse_html(self.get_detail("winter").content.decode())
+        self.assertEqual(attributes(first, "a", rel="prev"), [])
 
     def test_notices_on_the_same_date_still_have_neighbours(self) -> None:
         same = [add_notice(f"same-{i}", f"同日通知{i}", when(2024, 1, 1)) for i in range(3)]
-        middle = Page(self.client.get(same[1].get_absolute_url()).content.decode())
-        self.assertEqual(middle.find("a", rel="prev")[0]["href"], same[0].get_absolute_url())
-        self.assertEqual(middle.find("a", rel="next")[0]["href"], same[2].get_absolute_url())
+        middle = parse_html(self.client.get(same[1].get_absolute_url()).content.decode())
+        self.assertEqual(attributes(middle, "a", rel="prev")[0]["href"], same[0].get_absolute_url())
+        self.assertEqual(attributes(middle, "a", rel="next")[0]["href"], same[2].get_absolute_url())
 
     def test_related_notices_share_tags_first(self) -> None:
         related = [n.urlname for n in self.get_detail("admission").context["related"]]
@@ -513,25 +489,27 @@ class NoticeDetailTests(ReadingTestCase):
         response = self.get_detail("admission")
         self.assertContains(response, "查看原文")
         self.assertContains(response, '<span class="source-host">yzb.blgc.edu.cn</span>', html=True)
-        page = Page(response.content.decode())
+        page = parse_html(response.content.decode())
         [link] = [
-            a for a in page.find("a") if a.get("href") == self.notices["admission"].source_url
+            a
+            for a in attributes(page, "a")
+            if a.get("href") == self.notices["admission"].source_url
         ]
         self.assertEqual(link["rel"], "noopener noreferrer")
 
     def test_it_has_canonical_description_and_open_graph_meta(self) -> None:
         notice = self.notices["admission"]
-        page = Page(self.get_detail("admission").content.decode())
+        page = parse_html(self.get_detail("admission").content.decode())
         canonical = f"http://testserver{notice.get_absolute_url()}"
-        self.assertEqual(page.find("link", rel="canonical")[0]["href"], canonical)
-        self.assertEqual(page.find("meta", property="og:url")[0]["content"], canonical)
-        self.assertEqual(page.find("meta", property="og:title")[0]["content"], notice.title)
-        self.assertEqual(page.find("meta", property="og:type")[0]["content"], "article")
-        self.assertEqual(page.find("meta", name="description")[0]["content"], notice.summary)
+        self.assertEqual(attributes(page, "link", rel="canonical")[0]["href"], canonical)
+        self.assertEqual(attributes(page, "meta", property="og:url")[0]["content"], canonical)
+        self.assertEqual(attributes(page, "meta", property="og:title")[0]["content"], notice.title)
+        self.assertEqual(attributes(page, "meta", property="og:type")[0]["content"], "article")
+        self.assertEqual(attributes(page, "meta", name="description")[0]["content"], notice.summary)
         self.assertTrue(notice.summary)
 
     def test_the_site_links_to_its_page(self) -> None:
-        hrefs = Page(self.get_detail("admission").content.decode()).hrefs()
+        hrefs = links_in(self.get_detail("admission").content.decode())
         self.assertIn(reverse("notices:site", args=["北岭工程大学"]), hrefs)
 
 
@@ -547,14 +525,14 @@ class NavigationTests(ReadingTestCase):
         ]:
             with self.subTest(url=url):
                 response = self.client.get(url)
-                page = Page(response.content.decode())
-                hrefs = page.hrefs()
+                page = parse_html(response.content.decode())
+                hrefs = links_in(page)
                 for name in ["categories", "tags", "archive", "sites"]:
                     self.assertIn(reverse(f"notices:{name}"), hrefs)
                 self.assertIn("#main", hrefs)
-                self.assertTrue(page.find("main", id="main"))
-                self.assertTrue(page.find("nav"))
-                self.assertTrue(page.find("label", for_="language-select"))
+                self.assertTrue(attributes(page, "main", id="main"))
+                self.assertTrue(attributes(page, "nav"))
+                self.assertTrue(attributes(page, "label", for_="language-select"))
 
     def test_any_notice_is_three_clicks_from_home(self) -> None:
         assert_three_clicks_from_home(self)
@@ -563,7 +541,7 @@ class NavigationTests(ReadingTestCase):
 def assert_three_clicks_from_home(test: TestCase) -> None:
     """Home → an index (categories, tags, archive or sources) → one of its pages → every
     notice: checked for each way of browsing on its own, following only links on the pages."""
-    home = Page(test.client.get(reverse("notices:list")).content.decode()).hrefs()
+    home = links_in(test.client.get(reverse("notices:list")).content.decode())
     targets = {notice.get_absolute_url() for notice in Notice.objects.all()}
     for index, prefix in [
         ("categories", "/categories/"),
@@ -574,11 +552,11 @@ def assert_three_clicks_from_home(test: TestCase) -> None:
         index_url = reverse(f"notices:{index}")
         test.assertIn(index_url, home)
         reached: set[str] = set()
-        for link in Page(test.client.get(index_url).content.decode()).hrefs():
+        for link in links_in(test.client.get(index_url).content.decode()):
             if link.startswith(prefix) and link != index_url:
                 response = test.client.get(link)
                 test.assertEqual(response.status_code, 200, link)
-                reached |= Page(response.content.decode()).hrefs() & targets
+                reached |= links_in(response.content.decode()) & targets
         test.assertEqual(targets - reached, set(), f"not reachable through {index}")
 
 
@@ -601,8 +579,8 @@ class SampleArchiveTests(TestCase):
             for name in ["list", "categories", "tags", "sites", "archive"]
         ]
         for name in ["categories", "tags", "sites", "archive"]:
-            index = Page(self.client.get(reverse(f"notices:{name}")).content.decode())
-            urls += [link for link in index.hrefs() if link.startswith(f"/{name}/")]
+            index = parse_html(self.client.get(reverse(f"notices:{name}")).content.decode())
+            urls += [link for link in links_in(index) if link.startswith(f"/{name}/")]
         urls += [notice.get_absolute_url() for notice in Notice.objects.all()]
         for url in urls:
             with self.subTest(url=url):
@@ -646,7 +624,7 @@ class ErrorPageTests(ReadingTestCase):
         self.assertEqual(response.status_code, 404)
         self.assertContains(response, "找不到这个页面", status_code=404)
         self.assertContains(response, "site.css", status_code=404)
-        self.assertIn(reverse("notices:categories"), Page(response.content.decode()).hrefs())
+        self.assertIn(reverse("notices:categories"), links_in(response.content.decode()))
 
     def test_server_errors_are_in_the_site_design(self) -> None:
         self.client.raise_request_exception = False
