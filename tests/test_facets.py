@@ -18,8 +18,9 @@ from django.urls import reverse
 
 from notices.models import Category
 from notices.sorting import sorted_by_name
+from tests.helpers import hrefs as links_in
 from tests.test_browser import CHROMIUM, ChromiumTestCase
-from tests.test_views_reading import Page, add_notice, build_reading_archive, when
+from tests.test_views_reading import add_notice, build_reading_archive, when
 
 
 def labels(values: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -122,7 +123,7 @@ class CategoryLabelTests(FacetTestCase):
         html = response.content.decode()
         self.assertEqual(html.count(">北岭工程大学</a>"), 1)
         # It links the category readers know; the path stays in the URL.
-        hrefs = Page(html).hrefs()
+        hrefs = links_in(html)
         self.assertIn(reverse("notices:category", args=["blgc-edu-cn/北岭工程大学"]), hrefs)
         self.assertNotIn(reverse("notices:category", args=["blgc-edu-cn"]), hrefs)
         tree = self.get_json(reverse("notices:categories"))["categories"]
@@ -203,7 +204,7 @@ class MoreValuesTests(FacetTestCase):
         self.assertEqual(len(facets["tags"]), 12)
         more = facets.more["tags"]
         self.assertEqual(more, reverse("notices:facet", args=["tags"]))
-        self.assertIn(more, Page(response.content.decode()).hrefs())
+        self.assertIn(more, links_in(response.content.decode()))
         self.assertContains(response, f'<a href="{more}" aria-label="全部标签">更多</a>', html=True)
         self.assertNotIn("sites", facets.more)  # two sources: all shown
         data = self.get_json(more)
@@ -244,7 +245,7 @@ class MoreValuesTests(FacetTestCase):
         self.assertContains(page, "统计范围：")
         self.assertIn(
             "/?tag=%E9%80%9A%E7%9F%A5&site=%E4%B9%99%E7%AB%99&year=2023",
-            Page(page.content.decode()).hrefs(),
+            links_in(page.content.decode()),
         )
 
     def test_a_long_facet_is_cut_with_a_note(self) -> None:
@@ -279,7 +280,7 @@ class MoreValuesTests(FacetTestCase):
         self.assertEqual(data["count"], 16)
         page = self.client.get(more)
         self.assertIn("/search/?q=%E9%80%9A%E7%9F%A5&tag=%E5%8C%97%E4%BA%AC",
-                      Page(page.content.decode()).hrefs())  # fmt: skip
+                      links_in(page.content.decode()))  # fmt: skip
 
     def test_a_search_too_broad_for_counts_says_so(self) -> None:
         with mock.patch("notices.views.SEARCH_FACET_LIMIT", 3):

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from notices.importing import import_archive
 from notices.models import DataVersion, Notice
-from tests.helpers import SHANGHAI, write_document
-from tests.test_views_reading import Page, add_notice, build_reading_archive, when
+from tests.helpers import SHANGHAI, attributes, parse_html, write_document
+from tests.test_views_reading import add_notice, build_reading_archive, when
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
@@ -153,9 +153,9 @@ class FeedTests(FeedTestCase):
         }
         for url, feed in pages.items():
             with self.subTest(url=url):
-                page = Page(self.client.get(url).content.decode())
-                atom = page.find("link", rel="alternate", type="application/atom+xml")
-                rss = page.find("link", rel="alternate", type="application/rss+xml")
+                page = parse_html(self.client.get(url).content.decode())
+                atom = attributes(page, "link", rel="alternate", type="application/atom+xml")
+                rss = attributes(page, "link", rel="alternate", type="application/rss+xml")
                 self.assertEqual(atom[0]["href"], feed)
                 self.assertEqual(rss[0]["href"], feed.replace("atom.xml", "rss.xml"))
                 self.assertTrue(self.atom_entries(atom[0]["href"]))

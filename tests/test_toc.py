@@ -8,7 +8,8 @@ from django.test import SimpleTestCase, TestCase
 
 from notices.rendering import render_markdown
 from notices.toc import LONG_BODY_CHARS, outline
-from tests.test_views_reading import Page, add_notice, when
+from tests.helpers import attributes, parse_html
+from tests.test_views_reading import add_notice, when
 
 THREE_SECTIONS = (
     "## 一、报名时间\n\n正文。\n\n## 二、报名方式\n\n正文。\n\n### （一）线上\n\n正文。\n"
@@ -57,7 +58,7 @@ class OutlineTests(SimpleTestCase):
         self.assertNotIn('id="main"', body.html)
         self.assertNotIn("search-q", body.html)
         self.assertTrue(all(e.anchor.startswith("toc-") for e in body.entries))
-        self.assertEqual(Page(body.html).find("h2", class_="x")[0]["id"], "toc-二")
+        self.assertEqual(attributes(body.html, "h2", class_="x")[0]["id"], "toc-二")
         self.assertEqual(body.entries[2].anchor, "toc-三")
 
     def test_headings_without_text_are_not_entries(self) -> None:
@@ -92,10 +93,10 @@ class NoticeContentsTests(TestCase):
     def test_the_notice_page_links_each_entry_to_its_heading(self) -> None:
         notice = add_notice("toc-notice", "关于报名的通知", when(2023, 3, 1), body=THREE_SECTIONS)
         response = self.client.get(notice.get_absolute_url())
-        page = Page(response.content.decode())
-        links = [a["href"] for a in page.find("a") if a.get("href", "").startswith("#toc-")]
+        page = parse_html(response.content.decode())
+        links = [a["href"] for a in attributes(page, "a") if a.get("href", "").startswith("#toc-")]
         self.assertEqual(links, ["#toc-一报名时间", "#toc-二报名方式", "#toc-一线上"])
-        ids = {attrs.get("id") for _tag, attrs in page.elements}
+        ids = {attrs.get("id") for attrs in attributes(page)}
         self.assertTrue({link[1:] for link in links} <= ids)
         self.assertContains(
             response, '<h2 id="contents-title" class="toc-title">目录</h2>', html=True
