@@ -22,9 +22,12 @@ preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then, so no slow leak in a library can grow without bound.
-max_requests = 10_000
-max_requests_jitter = 1_000
+# Recycle workers now and then, so no slow leak in a library can grow without bound
+# (GUNICORN_MAX_REQUESTS=0: never). A recycled worker's keep-alive connections end; the
+# clients reconnect to whichever worker accepts, so a client that never closes (wrk) can
+# end up with every connection on one worker: make bench turns recycling off (issue 14).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 10_000))
+max_requests_jitter = max_requests // 10
 # X-Forwarded-* (the scheme) is trusted from nobody unless FORWARDED_ALLOW_IPS names the
 # proxy (issue 11: gunicorn's own default trusts 127.0.0.1; the README says the header is off).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
