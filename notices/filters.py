@@ -128,12 +128,6 @@ class NoticeFilters:
         )
         return cls(**values, fixed=frozenset(fixed), page_tags=page_tags, carried=carried)
 
-    @property
-    def is_empty(self) -> bool:
-        return not (
-            self.category or self.tags or self.site or self.year or self.since or self.until
-        )
-
     def count_scope(self) -> str | None:
         """The scope of the stored counts (notices/counts.py) that holds this list: at most
         one category, tag, site or period; None for more, and for date ranges."""
