@@ -14,6 +14,7 @@ from unittest import skipUnless
 import pytest
 from django.apps import apps
 from django.core.management import call_command
+from django.db import connection
 from django.test import SimpleTestCase, TestCase
 from django.urls import reverse
 
@@ -187,7 +188,7 @@ class StoredTests(TestCase):
         )
         self.assertFalse(filter_notices(Notice.objects.all(), "申请表").exists())
         migration = importlib.import_module("notices.migrations.0014_attachments")
-        migration.fill_attachments(apps, None)
+        migration.fill_attachments(apps, connection.schema_editor())
         with_links.refresh_from_db()
         without.refresh_from_db()
         self.assertEqual(len(with_links.attachments), 3)
