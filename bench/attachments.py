@@ -65,9 +65,9 @@ def body_html(rng: random.Random, with_files: bool) -> str:
 
 
 def time_migration(count: int, share: float) -> None:
-    from django.db import connection
     from django.apps import apps
     from django.core.management import call_command
+    from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
     old = setup_databases(verbosity=0, interactive=False)

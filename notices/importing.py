@@ -288,9 +288,7 @@ def make_notice_parts(document: NoticeDocument, zone: dt.tzinfo, *, tokens: bool
     found = attachments.derive(rendered.html, document.source_url)
     text = None
     if tokens:  # index_text() reads the title, the HTML and the attachments only
-        text = index_text(
-            Notice(title=document.title, body_html=rendered.html, attachments=found)
-        )
+        text = index_text(Notice(title=document.title, body_html=rendered.html, attachments=found))
     addresses = addresses_of(document, document.category_paths, zone)
     return Made(rendered.html, summary, text, addresses, found)
 

@@ -360,7 +360,11 @@ class Notice(models.Model):
         verbose_name_plural=_("notice versions"),
         bases=[NoticeVersionFields],
         excluded_fields=[
-            "body_html", "summary", "held_back_hash", "attachments", "has_attachments"
+            "body_html",
+            "summary",
+            "held_back_hash",
+            "attachments",
+            "has_attachments",
         ],
         history_change_reason_field=models.TextField(null=True),
         # Versions are looked up by notice and date; these indexes would only slow imports.

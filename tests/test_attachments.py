@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import importlib
 import io
+import re
 import tempfile
-import time
 from pathlib import Path
 from unittest import skipUnless
 
@@ -27,6 +27,7 @@ from notices.search import filter_notices
 from tests.helpers import elements, make_notice, parse_html, visible_text, write_document
 from tests.test_browser import ARTIFACTS, CHROMIUM, ChromiumTestCase
 from tests.test_history import HistoryTestCase
+from tests.test_search import brute_force, normalised_texts
 
 SOURCE = "https://jwc.qinglan.edu.cn/info/1021/5678.htm"
 # 60 characters, one unbreakable run: the name a phone must wrap.
@@ -139,9 +140,7 @@ class FindTests(SimpleTestCase):
 
     def test_json_round_trips(self) -> None:
         stored = attachments.derive(render_notice(THREE_ATTACHMENTS, SOURCE).html, SOURCE)
-        self.assertEqual(
-            [a.as_dict() for a in attachments.from_json(stored)], stored
-        )
+        self.assertEqual([a.as_dict() for a in attachments.from_json(stored)], stored)
         self.assertEqual(attachments.from_json("not a list"), [])
         self.assertEqual(set(stored[0]), {"url", "name", "kind", "host"})
 
@@ -183,9 +182,7 @@ class StoredTests(TestCase):
         FacetCount.objects.filter(facet=counts.ATTACHMENTS).delete()
         from notices import search
 
-        search.index_notices(
-            Notice.objects.only("id", "date", "title", "body_html", "attachments")
-        )
+        search.index_notices(Notice.objects.only("id", "date", "title", "body_html", "attachments"))
         self.assertFalse(filter_notices(Notice.objects.all(), "申请表").exists())
         migration = importlib.import_module("notices.migrations.0014_attachments")
         migration.fill_attachments(apps, connection.schema_editor())
@@ -249,7 +246,9 @@ class PageTests(TestCase):
         self.assertNotContains(response, "<script>附件")
 
     def test_english_names_the_kinds(self) -> None:
-        notice = make_notice(urlname="kinds", body="[附件](https://a.cn/a.zip) [x](https://a.cn/dl?附件)\n")
+        notice = make_notice(
+            urlname="kinds", body="[附件](https://a.cn/a.zip) [x](https://a.cn/dl?附件)\n"
+        )
         response = self.client.get(notice.get_absolute_url(), headers={"accept-language": "en"})
         text = response.content.decode()
         self.assertIn(">Attachments <", text)
@@ -298,9 +297,7 @@ class FilterTests(TestCase):
             files - {"other-site"},
         )
         self.assertEqual(self.urlnames("/", attachments="1", year="2021"), files)
-        self.assertEqual(
-            self.urlnames(reverse("notices:search"), q="通知", attachments="1"), files
-        )
+        self.assertEqual(self.urlnames(reverse("notices:search"), q="通知", attachments="1"), files)
         data = self.client.get("/", {"attachments": "1", "format": "json"}).json()
         self.assertEqual(data["count"], 4)
         self.assertTrue(data["filters"]["attachments"])
@@ -353,6 +350,35 @@ class FilterTests(TestCase):
 
 
 class SearchTests(TestCase):
+    def test_every_name_substring_finds_what_a_scan_of_the_text_finds(self) -> None:
+        """Recall 1.00 with the names in the text: the index against a scan of the same
+        text (tests/test_search.py's brute force over search.notice_texts)."""
+        bodies = [
+            THREE_ATTACHMENTS,
+            "https://a.cn/%E5%AE%9E%E4%B9%A0%E9%89%B4%E5%AE%9A%E8%A1%A8.docx\n",
+            "[](https://a.cn/%E6%AF%95%E4%B8%9A%E8%AE%BE%E8%AE%A1%E4%BB%BB%E5%8A%A1%E4%B9%A6.pdf)\n",
+            "没有附件的通知。\n",
+        ]
+        for i, body in enumerate(bodies):
+            make_notice(urlname=f"recall-{i}", body=body, source_url=SOURCE)
+        texts = normalised_texts()
+        names = [item["name"] for n in Notice.objects.all() for item in n.attachments]
+        self.assertIn("毕业设计任务书.pdf", names)
+        checked = 0
+        for name in names:
+            for length in (2, 3, 4):
+                for start in range(0, max(1, len(name) - length + 1), 3):
+                    query = f'"{name[start : start + length]}"'
+                    if not re.search(r"[^\W_]", query):
+                        continue
+                    with self.subTest(query=query):
+                        hits = filter_notices(Notice.objects.all(), query)
+                        expected = brute_force(query, texts)
+                        self.assertTrue(expected)
+                        self.assertEqual(set(hits.values_list("id", flat=True)), expected)
+                    checked += 1
+        self.assertGreater(checked, 50)
+
     def test_names_from_addresses_are_searchable(self) -> None:
         notice = make_notice(urlname="searched", body=THREE_ATTACHMENTS, source_url=SOURCE)
         make_notice(urlname="unrelated")
@@ -371,7 +397,9 @@ class SearchTests(TestCase):
 class AdminEditTests(HistoryTestCase):
     def test_an_edit_that_adds_or_removes_a_link_updates_block_filter_and_counts(self) -> None:
         notice = make_notice(urlname="edited", body="各学院：\n\n暂无附件。\n")
-        self.assertFalse(self.client.get("/", {"attachments": "1", "format": "json"}).json()["results"])
+        self.assertFalse(
+            self.client.get("/", {"attachments": "1", "format": "json"}).json()["results"]
+        )
         self.edit_in_admin(notice, body="各学院：\n\n见[附件：报名表](https://a.cn/form.docx)。\n")
         page = self.client.get(notice.get_absolute_url()).content.decode()
         self.assertIn("附件：报名表", page)
@@ -380,8 +408,12 @@ class AdminEditTests(HistoryTestCase):
         self.assertEqual([r["urlname"] for r in listed["results"]], ["edited"])
         self.assertEqual(counts.with_attachments(counts.ALL), 1)
         self.edit_in_admin(notice, body="各学院：\n\n附件已撤回。\n")
-        self.assertNotIn('class="attachments"', self.client.get(notice.get_absolute_url()).content.decode())
-        self.assertFalse(self.client.get("/", {"attachments": "1", "format": "json"}).json()["results"])
+        self.assertNotIn(
+            'class="attachments"', self.client.get(notice.get_absolute_url()).content.decode()
+        )
+        self.assertFalse(
+            self.client.get("/", {"attachments": "1", "format": "json"}).json()["results"]
+        )
         self.assertEqual(counts.stored(), counts.recount())
 
 
@@ -395,9 +427,11 @@ class BrowserTests(ChromiumTestCase):
 
     def setUp(self) -> None:
         self.notice = make_notice(
-            urlname="attachments-page", title="关于做好2023年推荐优秀应届本科毕业生免试攻读研究生工作的通知",
-            body=THREE_ATTACHMENTS, source_url=SOURCE,
-        )  # fmt: skip
+            urlname="attachments-page",
+            title="关于做好2023年推荐优秀应届本科毕业生免试攻读研究生工作的通知",
+            body=THREE_ATTACHMENTS,
+            source_url=SOURCE,
+        )
 
     def test_the_block_fits_a_phone_and_a_desktop(self) -> None:
         self.assertEqual(len(LONG_NAME), 60)
@@ -434,6 +468,4 @@ class BrowserTests(ChromiumTestCase):
                     self.assertGreater(long_item["nameHeight"], 2 * sizes["lineHeight"])
                     self.assertGreater(long_item["nameWidth"], 200)
                 self.assertGreaterEqual(sizes["left"], 0)
-                page.screenshot(
-                    path=str(ARTIFACTS / f"attachments-{width}.png"), full_page=True
-                )
+                page.screenshot(path=str(ARTIFACTS / f"attachments-{width}.png"), full_page=True)
