@@ -168,8 +168,8 @@ def _suffix(name: str) -> str:
 
 
 def _decoded(segment: str) -> str:
-    """A path segment percent-decoded: UTF-8, else GB18030 (no byte is ever lost: GB18030
-    decodes any byte string), invisible characters removed."""
+    """A path segment percent-decoded: UTF-8, else GB18030 (older Chinese sites), a byte
+    neither decodes shown as U+FFFD; invisible characters removed."""
     if "%" not in segment:
         return strip_invisible(segment)
     raw = unquote_to_bytes(segment[: 4 * MAX_NAME])
