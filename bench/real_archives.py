@@ -436,6 +436,7 @@ def run_folder(root: Path, site_host_options: list[str], show: int) -> dict[str,
     front = {path: load_front_matter(data) for path, data in files.items()}
     run.step("import", import_folder, run, root)
     run.step("dates", report_dates, run, front)
+    run.step("attachments", report_attachments, run)
     pages = run.step("detail pages", fetch_pages, run) or {}
     hosts = site_hosts_for(root.name, site_host_options)
     run.step("internal links", follow_links, run, pages, files, front, hosts)
@@ -528,6 +529,28 @@ def report_dates(run: FolderRun, front: dict[str, dict]) -> None:
     line = ", ".join(f"{key} {n}" for key, n in {**counts, **others}.items())
     print(f"  dates from: {line}   (files with no date: in front matter: {undated})")
     run.figures.update(dates=counts, dates_other=others, files_without_date=undated)
+
+
+def report_attachments(run: FolderRun) -> None:
+    """How many notices list attachments (notices/attachments.py, issue 15), and of what kind."""
+    from notices.models import Notice
+
+    kinds: Counter[str] = Counter()
+    hosts: Counter[str] = Counter()
+    rows = Notice.objects.filter(has_attachments=True).values_list("attachments", flat=True)
+    with_attachments = 0
+    for attachments in rows:
+        with_attachments += 1
+        kinds.update(item["kind"] for item in attachments)
+        hosts.update(item["host"] or "(relative)" for item in attachments)
+    run.figures["with_attachments"] = with_attachments
+    run.figures["attachments"] = sum(kinds.values())
+    run.figures["attachment_kinds"] = dict(kinds)
+    by_kind = ", ".join(f"{kind} {count}" for kind, count in kinds.most_common()) or "none"
+    print(f"  attachments: {with_attachments} notices list {sum(kinds.values())} ({by_kind})")
+    if hosts:
+        top = ", ".join(f"{host} {count}" for host, count in hosts.most_common(5))
+        print(f"    hosts: {top}")
 
 
 def fetch_pages(run: FolderRun) -> dict[str, dict[str, Any]]:
@@ -965,6 +988,12 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
     ("dates: file name", lambda r: (r.get("dates") or {}).get("file_name")),
     ("dates: modification time", lambda r: (r.get("dates") or {}).get("file_mtime")),
     ("  (files with no date:)", lambda r: r.get("files_without_date")),
+    ("notices with attachments", lambda r: r.get("with_attachments")),
+    ("  attachments listed", lambda r: r.get("attachments")),
+    *[
+        (f"    {kind}", lambda r, kind=kind: (r.get("attachment_kinds") or {}).get(kind, 0))
+        for kind in ("PDF", "Word", "Excel", "PPT", "WPS", "压缩包", "文本", "文件")
+    ],
     ("detail pages fetched", lambda r: r.get("pages")),
     ("  not 200 (of which 5xx)", lambda r: pair(r, "pages_not_200", "pages_500")),
     ("pages with raw markup text", lambda r: r.get("raw_pages")),

@@ -5,10 +5,12 @@ Instead each published notice adds 1 to a row per (scope, facet, value) it falls
 write applies the difference its notices make, in its own transaction:
 
 - scope: the list the count belongs to: "" (every notice), "c<id>" (a category and everything
-  below it), "t<id>" (a tag), "s<site>", "y<year>", "m<year>-<month>" (site time zone);
+  below it), "t<id>" (a tag), "s<site>", "y<year>", "m<year>-<month>" (site time zone), "a"
+  (the notices with attachments: the 有附件 list, issue 15);
 - facet and value: "n" "" (how many notices), "c" <category id> (links to that category, as
-  the category facet counts them), "t" <tag id>, "s" <site>, "m" <year>-<month>, and within a
-  site's scope "d" <domain> (the site index shows the greatest).
+  the category facet counts them), "t" <tag id>, "s" <site>, "m" <year>-<month>, "a" "" (how
+  many have attachments: the 有附件 facet), and within a site's scope "d" <domain> (the site
+  index shows the greatest).
 
 So a list with at most one filter (the home page, a category, tag, site, year or month page,
 the indexes, and the facet pages of those lists) reads its count and facets from a few rows;
@@ -56,7 +58,9 @@ _SEPARATOR = "\x1f"
 ALL = ""
 _CHUNK = 500
 # A save that changes none of these changes no count.
-COUNTED_FIELDS = frozenset({"site", "domain", "date", "urlname"})
+COUNTED_FIELDS = frozenset({"site", "domain", "date", "urlname", "has_attachments"})
+# The scope of the 有附件 list, and the facet counting the notices with attachments in a scope.
+ATTACHMENTS = "a"
 
 
 def category_scope(category_id: int) -> str:
@@ -85,6 +89,13 @@ def month_value(year: int, month: int) -> str:
 def total(scope: str) -> int:
     """How many published notices the scope's list holds."""
     row = FacetCount.objects.filter(scope=scope, facet="n", value="").values_list("count")
+    found = row.first()
+    return found[0] if found else 0
+
+
+def with_attachments(scope: str) -> int:
+    """How many published notices of the scope's list have attachments."""
+    row = FacetCount.objects.filter(scope=scope, facet=ATTACHMENTS, value="").values_list("count")
     found = row.first()
     return found[0] if found else 0
 
@@ -150,7 +161,7 @@ def contributions(ids: Iterable[int]) -> Counter[str]:
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         notices = Notice.objects.published().filter(id__in=chunk).order_by()
-        rows = notices.values_list("id", "site", "domain", "date")
+        rows = notices.values_list("id", "site", "domain", "date", "has_attachments")
         categories: dict[int, list[int]] = {}
         links = Notice.categories.through.objects.filter(notice_id__in=chunk)
         for notice_id, category_id in links.values_list("notice_id", "category_id"):
@@ -165,15 +176,15 @@ def contributions(ids: Iterable[int]) -> Counter[str]:
 
 def _count(
     counted: Counter[str],
-    rows: Iterable[tuple[int, str, str, Any]],
+    rows: Iterable[tuple[int, str, str, Any, bool]],
     categories: dict[int, list[int]],
     tags: dict[int, list[int]],
     ancestry: dict[int, list[int]],
 ) -> None:
-    """Add what each published notice (id, site, domain, date) of `rows` counts for, with its
-    category and tag ids by notice id."""
+    """Add what each published notice (id, site, domain, date, has attachments) of `rows`
+    counts for, with its category and tag ids by notice id."""
     zone = timezone.get_current_timezone()
-    for notice_id, site, domain, date in rows:
+    for notice_id, site, domain, date, attached in rows:
         local = date.astimezone(zone)
         month = month_value(local.year, local.month)
         scopes = {ALL, period_scope(local.year), f"m{month}"}
@@ -189,8 +200,17 @@ def _count(
             scopes.add(site_scope(site))
             if domain:
                 counted[f"{site_scope(site)}{_SEPARATOR}d{domain}"] += 1
+        if attached:
+            facets.append(ATTACHMENTS)
+            scopes.add(ATTACHMENTS)
         for scope in scopes:
             counted.update(map((scope + _SEPARATOR).__add__, facets))
+
+
+def is_attachment_key(key: str) -> bool:
+    """Whether a key of contributions() is the 有附件 scope's or facet's (migration 0014)."""
+    scope, facet, _value = _split(key)
+    return ATTACHMENTS in (scope, facet)
 
 
 def _split(key: str) -> Key:
@@ -260,7 +280,7 @@ def add_written(
     tags: dict[int, list[int]] = {}
     for notice_id, tag_id in tag_links:
         tags.setdefault(notice_id, []).append(tag_id)
-    rows = [(n.id, n.site, n.domain, n.date) for n in notices if n.urlname]
+    rows = [(n.id, n.site, n.domain, n.date, n.has_attachments) for n in notices if n.urlname]
     counted: Counter[str] = Counter()
     _count(counted, rows, categories, tags, _ancestry())
     apply(counted)

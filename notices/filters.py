@@ -8,6 +8,7 @@ set of parameter names and one set of rules (days in the site's time zone) holds
 
     ?category=<category path>  ?tag=<slug>&tag=<slug>  ?site=<site>  ?year=2023  ?month=5
     ?since=2023-01-01  ?until=2023-03-31  (a date range, both ends included)
+    ?attachments=1  (only notices with attachments, 有附件: notices/attachments.py)
 
 Unknown category/tag/site and malformed or out-of-range numbers raise Http404 (never a 500).
 Every filter is an `IN (subquery)`, so the filtered queryset has no duplicate rows and
@@ -46,7 +47,7 @@ from notices import counts
 from notices.models import Category, Notice, TaggedNotice, label_categories
 from notices.sorting import name_key, sorted_by_name
 
-FILTER_PARAMS = ("category", "tag", "site", "year", "month", "since", "until")
+FILTER_PARAMS = ("category", "tag", "site", "year", "month", "since", "until", "attachments")
 # Not filters, and not carried into filter links: a changed filter starts again at page 1.
 DROPPED_PARAMS = ("page", "format")
 # Other parameters a list or search page reads, kept in its filter links (a search's `q`).
@@ -80,6 +81,7 @@ class NoticeFilters:
     month: int | None = None
     since: dt.date | None = None
     until: dt.date | None = None
+    attachments: bool = False
     # Filters given by the page itself (the category of a category page): always applied,
     # never shown as removable and never written into links.
     fixed: frozenset[str] = frozenset()
@@ -111,6 +113,10 @@ class NoticeFilters:
         for key in ("since", "until"):
             if params.get(key):
                 values[key] = _date(params[key])
+        if params.get("attachments"):
+            if params["attachments"] != "1":
+                raise Http404("attachments=1 or nothing.")
+            values["attachments"] = True
         page_tags = tuple(fixed.pop("tags", ()))
         values.update(fixed)
         if page_tags:
@@ -134,8 +140,10 @@ class NoticeFilters:
         if self.since or self.until or len(self.tags) > 1:
             return None
         given = [bool(self.category), bool(self.tags), bool(self.site), bool(self.year)]
-        if sum(given) > 1:
+        if sum(given) + self.attachments > 1:
             return None
+        if self.attachments:
+            return counts.ATTACHMENTS
         if self.category:
             return counts.category_scope(self.category.id)
         if self.tags:
@@ -178,6 +186,8 @@ class NoticeFilters:
             notices = notices.filter(date__gte=day_start(self.since))
         if self.until and self.until < dt.date.max:
             notices = notices.filter(date__lt=day_start(self.until + dt.timedelta(days=1)))
+        if self.attachments:
+            notices = notices.filter(has_attachments=True)
         return notices
 
     # --- Links -----------------------------------------------------------
@@ -192,6 +202,7 @@ class NoticeFilters:
             "month": self.month,
             "since": self.since,
             "until": self.until,
+            "attachments": self.attachments,
         }
         values.update(changes)
         if not values["year"]:
@@ -209,6 +220,8 @@ class NoticeFilters:
         for key in ("since", "until"):
             if values[key]:
                 pairs.append((key, values[key].isoformat()))
+        if values["attachments"]:
+            pairs.append(("attachments", "1"))
         return [*self.carried, *pairs]
 
     def query(self, **changes: Any) -> str:
@@ -243,6 +256,8 @@ class NoticeFilters:
         if self.until:
             label = _("Until %(date)s") % {"date": date_format(self.until, "DATE_FORMAT")}
             chips.append(ActiveFilter(label, self.query(until=None)))
+        if self.attachments:
+            chips.append(ActiveFilter(_("With attachments"), self.query(attachments=False)))
         return chips
 
 
@@ -378,7 +393,7 @@ def _number(text: str, pattern: re.Pattern[str], low: int, high: int) -> int:
 
 # --- Facets ------------------------------------------------------------------
 
-FACETS = ("categories", "tags", "sites", "years", "months")
+FACETS = ("categories", "tags", "sites", "years", "months", "attachments")
 # The facet page (views.facet_detail) lists at most this many values: more would not be read.
 FACET_PAGE_LIMIT = 1000
 
@@ -427,6 +442,7 @@ def facet_counts(
     values["years"] = [] if filters.year else periods
     if filters.year:
         values["months"] = [] if filters.month else periods
+    values["attachments"] = _attachment_facet(source, filters)
     facets = Facets(more={name: facet_page_url(name, filters) for name, has in more.items() if has})
     for name in FACETS:  # the order templates and JSON had
         if name in values:
@@ -514,6 +530,10 @@ class _Grouped:
             links = links.filter(notice_id__in=self.ids)
         return dict(links.values_list("category_id").annotate(count=Count("notice_id")))
 
+    def with_attachments(self) -> int:
+        """One count over the (has_attachments, date, id) index's range."""
+        return self.notices.filter(has_attachments=True).order_by().count()
+
     def tags(self, excluded: list[int], limit: int) -> list[tuple[int, int]]:
         """The `limit` tags on most notices, by count then id, leaving out `excluded` and
         the tags named like a site (the seed tags every notice with its site: they only
@@ -553,6 +573,9 @@ class _Stored:
 
     def leaf_counts(self) -> dict[int, int]:
         return {int(value): count for value, count in counts.values(self.scope, "c")}
+
+    def with_attachments(self) -> int:
+        return counts.with_attachments(self.scope)
 
     def tags(self, excluded: list[int], limit: int) -> list[tuple[int, int]]:
         site_names = [site for site, _count in counts.values(counts.ALL, "s")]
@@ -671,6 +694,26 @@ def _site_facet(
         )
         for site, count in shown
     ], len(rows) > limit
+
+
+def _attachment_facet(source: _Grouped | _Stored, filters: NoticeFilters) -> list[dict]:
+    """有附件 with how many notices of the list have attachments (one value; none when the
+    filter is on: its chip says so)."""
+    if filters.attachments:
+        return []
+    count = source.with_attachments()
+    if not count:
+        return []
+    return [
+        _facet_value(
+            filters,
+            label=_("With attachments"),
+            value="1",
+            count=count,
+            url=reverse("notices:list") + "?attachments=1",
+            change={"attachments": True},
+        )
+    ]
 
 
 def _period_values(source: _Grouped | _Stored, filters: NoticeFilters) -> list[dict]:

@@ -23,7 +23,7 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from taggit.models import Tag
 
-from notices import counts
+from notices import attachments, counts
 from notices.caching import bump_data_version
 from notices.documents import (
     DOCUMENT_SUFFIXES,
@@ -70,6 +70,7 @@ NOTICE_FIELDS = (
     "title", "raw_title", "site", "domain", "date", "body", "body_html", "summary",
     "source_url", "extra", "source_path", "content_hash", "imported_at", "date_source",
     "updated", "slug", "front_matter", "source_format", "archive_root", "held_back_hash",
+    "attachments", "has_attachments",
 )  # fmt: skip
 
 
@@ -225,6 +226,7 @@ class Made(NamedTuple):
     summary: str
     index_text: IndexText | None
     addresses: list[str]
+    attachments: list[dict[str, str]]
 
 
 class Same(NamedTuple):
@@ -279,15 +281,16 @@ def load_file(
 
 
 def make_notice_parts(document: NoticeDocument, zone: dt.tzinfo, *, tokens: bool) -> Made:
-    """A document's HTML, summary, old addresses and (`tokens`) search index text: what
-    `Notice.render()` and the indexer would make of it, without the database."""
+    """A document's HTML, summary, attachments, old addresses and (`tokens`) search index
+    text: what `Notice.render()` and the indexer would make of it, without the database."""
     rendered = render_notice(document.body, document.source_url)
     summary = summarize(rendered, document.extra or {})
+    found = attachments.derive(rendered.html, document.source_url)
     text = None
-    if tokens:  # index_text() reads the title and the HTML only
-        text = index_text(Notice(title=document.title, body_html=rendered.html))
+    if tokens:  # index_text() reads the title, the HTML and the attachments only
+        text = index_text(Notice(title=document.title, body_html=rendered.html, attachments=found))
     addresses = addresses_of(document, document.category_paths, zone)
-    return Made(rendered.html, summary, text, addresses)
+    return Made(rendered.html, summary, text, addresses, found)
 
 
 def load_batch(
@@ -651,6 +654,8 @@ class _ImportRun:
             body=document.body,
             body_html=parts.body_html,
             summary=parts.summary,
+            attachments=parts.attachments,
+            has_attachments=bool(parts.attachments),
             source_url=document.source_url,
             extra=document.extra,
             source_path=document.source_path,
@@ -902,20 +907,23 @@ def render_all() -> int:
 
 def render_again(ids: list[int], *, chunk_size: int = 500) -> int:
     """Render these notices with the database at hand (post titles, old addresses); write and
-    index the ones whose HTML or summary changed, and return how many did."""
+    index the ones whose HTML, summary or attachments changed, and return how many did."""
     links = PostLinks()
-    fields = ("id", "date", "title", "body", "source_url", "extra", "body_html", "summary")
+    derived = ("body_html", "summary", "attachments", "has_attachments")
+    fields = ("id", "date", "title", "body", "source_url", "extra", *derived)
     changed_count = 0
     for start in range(0, len(ids), chunk_size):
-        changed = []
+        changed, moved = [], []
         for notice in Notice.objects.filter(id__in=ids[start : start + chunk_size]).only(*fields):
-            before = (notice.body_html, notice.summary)
+            before = [getattr(notice, name) for name in derived]
             notice.render(resolve_post=links.title, resolve_link=links.link)
-            if (notice.body_html, notice.summary) != before:
+            if [getattr(notice, name) for name in derived] != before:
                 changed.append(notice)
+                if notice.has_attachments != before[-1]:
+                    moved.append(notice.id)  # counted under 有附件 now, or no longer
         if changed:
-            with transaction.atomic():
-                Notice.objects.bulk_update(changed, ["body_html", "summary"])
+            with transaction.atomic(), counts.changing(moved) if moved else nullcontext():
+                Notice.objects.bulk_update(changed, list(derived))
                 index_notices(changed)
             changed_count += len(changed)
     return changed_count

@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 from taggit.managers import TaggableManager
 from taggit.models import TaggedItemBase
 
+from notices import attachments as attachment_links
 from notices.rendering import (
     LinkResolver,
     PostResolver,
@@ -283,7 +284,7 @@ class NoticeQuerySet(models.QuerySet):
 
     def for_list(self) -> NoticeQuerySet:
         """What list pages show: no bodies, categories and tags in two extra queries."""
-        return self.defer("body", "body_html", "extra").prefetch_related(
+        return self.defer("body", "body_html", "extra", "attachments").prefetch_related(
             models.Prefetch("categories", queryset=Category.objects.labelled()), "tags"
         )
 
@@ -340,6 +341,11 @@ class Notice(models.Model):
     held_back_hash = models.CharField(
         _("held-back file hash"), max_length=64, null=True, blank=True, editable=False
     )
+    # The documents the body links to, [{url, name, kind, host}], from the rendered body
+    # (notices/attachments.py, issue 15): derived like body_html, never exported. The flag
+    # is what the 有附件 filter and the stored counts read.
+    attachments = models.JSONField(_("attachments"), default=list, blank=True, editable=False)
+    has_attachments = models.BooleanField(_("has attachments"), default=False, editable=False)
 
     categories = models.ManyToManyField(
         Category, verbose_name=_("categories"), blank=True, related_name="notices"
@@ -353,7 +359,13 @@ class Notice(models.Model):
         verbose_name=_("notice version"),
         verbose_name_plural=_("notice versions"),
         bases=[NoticeVersionFields],
-        excluded_fields=["body_html", "summary", "held_back_hash"],
+        excluded_fields=[
+            "body_html",
+            "summary",
+            "held_back_hash",
+            "attachments",
+            "has_attachments",
+        ],
         history_change_reason_field=models.TextField(null=True),
         # Versions are looked up by notice and date; these indexes would only slow imports.
         no_db_index=["urlname", "site", "source_path", "slug"],
@@ -366,6 +378,10 @@ class Notice(models.Model):
         indexes = [
             models.Index(fields=["-date", "-id"], name="notice_date_id"),
             models.Index(fields=["site", "-date", "-id"], name="notice_site_date_id"),
+            # The 有附件 list newest first, and its counts, as an index range (issue 15).
+            models.Index(
+                fields=["has_attachments", "-date", "-id"], name="notice_attachments_date_id"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -414,8 +430,14 @@ class Notice(models.Model):
         )
         self.body_html = rendered.html
         self.summary = summarize(rendered, self.extra or {})
+        self.attachments = attachment_links.derive(rendered.html, self.source_url)
+        self.has_attachments = bool(self.attachments)
         # Which rendering limit the body passed, for the importer's warning (issue 11).
         self.render_limit = render_limit(rendered.html)
+
+    @property
+    def attachment_list(self) -> list[attachment_links.Attachment]:
+        return attachment_links.from_json(self.attachments)
 
     @property
     def was_edited_since_import(self) -> bool:

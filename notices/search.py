@@ -228,8 +228,16 @@ def fts_tokens(normalised: str) -> str:
 
 
 def notice_texts(notice: Notice) -> tuple[str, str]:
-    """The original (title, body) text a notice is searched and highlighted in."""
-    return notice.title, plain_text(notice.body_html)
+    """The original (title, body) text a notice is searched and highlighted in: the body's
+    visible text, then the names of its attachments that the text does not already hold
+    (a name taken from the address, 附件.pdf, issue 15)."""
+    body = plain_text(notice.body_html)
+    names = [
+        item["name"]
+        for item in getattr(notice, "attachments", None) or ()
+        if isinstance(item, dict) and item.get("name") and item["name"] not in body
+    ]
+    return notice.title, " ".join([body, *dict.fromkeys(names)]) if names else body
 
 
 def sort_key(date: dt.datetime, notice_id: int) -> int:
@@ -1217,7 +1225,9 @@ def rebuild_index(
     for start in range(0, len(ids), batch_size):
         chunk = ids[start : start + batch_size]
         done += index_notices(
-            Notice.objects.filter(id__in=chunk).only("id", "date", "title", "body_html")
+            Notice.objects.filter(id__in=chunk).only(
+                "id", "date", "title", "body_html", "attachments"
+            )
         )
         if progress:
             progress(done, len(ids))

@@ -109,6 +109,7 @@ def notice_json(request: HttpRequest, notice: Notice) -> dict[str, Any]:
         "domain": notice.domain,
         "source_url": notice.source_url,
         "summary": notice.summary,
+        "has_attachments": notice.has_attachments,
         "categories": [
             {"name": c.name, "label": c.label, "full_name": c.full_name, "path": c.path,
              "url": request.build_absolute_uri(c.get_absolute_url())}
@@ -133,6 +134,7 @@ def notice_detail_json(request: HttpRequest, notice: Notice) -> dict[str, Any]:
         "body": notice.body,
         "body_html": notice.body_html,
         "extra": notice.extra or {},
+        "attachments": [attachment.as_dict() for attachment in notice.attachment_list],
         "old_addresses": [
             "/" + path
             for path in notice.old_addresses.order_by("path").values_list("path", flat=True)
@@ -152,6 +154,7 @@ def filters_json(filters: NoticeFilters) -> dict[str, Any]:
         "month": filters.month,
         "since": filters.since.isoformat() if filters.since else None,
         "until": filters.until.isoformat() if filters.until else None,
+        "attachments": filters.attachments,
     }
 
 

@@ -131,7 +131,9 @@ def list_context(
         "page": page,
         "filters": filters,
         "active_filters": filters.active(),
-        "clear_query": filters.query(category=None, tags=(), site="", year=None, month=None),
+        "clear_query": filters.query(
+            category=None, tags=(), site="", year=None, month=None, attachments=False
+        ),
         "facets": facets,
         "json_url": format_url(request, "json"),
         "csv_url": format_url(request, "csv"),

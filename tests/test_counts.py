@@ -39,6 +39,7 @@ class StoredCountsTestCase(HistoryTestCase):
         cases += [NoticeFilters(tags=(t,)) for t in Tag.objects.all()]
         cases += [NoticeFilters(site=s) for s in set(notices.values_list("site", flat=True)) if s]
         cases += [NoticeFilters(year=local.year), NoticeFilters(year=local.year, month=local.month)]
+        cases += [NoticeFilters(attachments=True)]  # the 有附件 list (issue 15)
         for filters in cases:
             listed = filters.apply(Notice.objects.published())
             with self.subTest(filters=filters.query()):
@@ -53,17 +54,25 @@ class StoredCountsTestCase(HistoryTestCase):
                     )
 
 
+# Counted under 有附件 (notices/attachments.py): the generated archive links no files.
+WITH_ATTACHMENT = "各学院：\n\n报名表见[附件1：报名表](/files/form.docx)。\n"
+
+
 @pytest.mark.slow  # an import of 40 generated notices per test
 class ImportedCountsTests(StoredCountsTestCase):
     def setUp(self) -> None:
         super().setUp()
         write_archive(self.root / "generated", 40)
         self.write("own/a.md", urlname="a" * 32, tags=["招生", "研究生"],
-                   categories=["qinglan.edu.cn", "青岚大学", "研究生院"])  # fmt: skip
+                   categories=["qinglan.edu.cn", "青岚大学", "研究生院"],
+                   body=WITH_ATTACHMENT)  # fmt: skip
+        self.write("own/b.md", urlname="b" * 32, tags=["招生"], body=WITH_ATTACHMENT)
         self.import_()
 
     def test_an_import_counts_every_notice(self) -> None:
         self.assertEqual(counts.total(counts.ALL), Notice.objects.count())
+        self.assertEqual(counts.with_attachments(counts.ALL), 2)
+        self.assertEqual(counts.total(counts.ATTACHMENTS), 2)
         self.assert_counts_recounted()
         self.assert_lists_read_as_grouped()
 
@@ -110,6 +119,41 @@ class ImportedCountsTests(StoredCountsTestCase):
         self.assert_counts_recounted()
         Notice.objects.first().delete()
         Notice.objects.filter(id__in=Notice.objects.values("id")[:4]).delete()
+        self.assert_counts_recounted()
+        self.assert_lists_read_as_grouped()
+
+    def test_attachments_gained_and_lost_change_the_counts(self) -> None:
+        """Every write that changes whether a notice has attachments (issue 15)."""
+        a = Notice.objects.get(urlname="a" * 32)
+        b = Notice.objects.get(urlname="b" * 32)
+        plain = Notice.objects.exclude(id__in=[a.id, b.id]).order_by("id").first()
+        # An import of a changed file: b loses its link.
+        self.write("own/b.md", urlname="b" * 32, tags=["招生"], body="没有附件了。\n")
+        self.import_()
+        self.assertEqual(counts.with_attachments(counts.ALL), 1)
+        self.assert_counts_recounted()
+        # An admin edit adds one to a generated notice, another takes a's away.
+        self.edit_in_admin(plain, body=plain.body + "\n[名额表.xlsx](https://x.cn/dl?id=9)\n")
+        self.edit_in_admin(a, body="正文里没有链接。\n")
+        self.assertEqual(
+            set(Notice.objects.filter(has_attachments=True).values_list("id", flat=True)),
+            {plain.id},
+        )
+        self.assert_counts_recounted()
+        # A restore of a's first version brings its attachment back.
+        self.restore(a.history.earliest())
+        self.assertTrue(Notice.objects.get(id=a.id).has_attachments)
+        self.assert_counts_recounted()
+        # render_notices: stored HTML from an older renderer, the flag out of date.
+        Notice.objects.filter(id=plain.id).update(attachments=[], has_attachments=False)
+        counts.rebuild()
+        call_command("render_notices", stdout=io.StringIO())
+        self.assertTrue(Notice.objects.get(id=plain.id).has_attachments)
+        self.assert_counts_recounted()
+        # A deleted notice with attachments, and a bulk delete.
+        Notice.objects.get(id=a.id).delete()
+        Notice.objects.filter(id=plain.id).delete()
+        self.assertEqual(counts.with_attachments(counts.ALL), 0)
         self.assert_counts_recounted()
         self.assert_lists_read_as_grouped()
 

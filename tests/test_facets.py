@@ -294,7 +294,9 @@ class MoreValuesTests(FacetTestCase):
 
     def test_list_json_keeps_its_facet_shape(self) -> None:
         data = self.get_json(reverse("notices:list"))
-        self.assertEqual(list(data["facets"]), ["categories", "tags", "sites", "years"])
+        self.assertEqual(
+            list(data["facets"]), ["categories", "tags", "sites", "years", "attachments"]
+        )
         self.assertEqual(len(data["facets"]["tags"]), 12)
         self.assertEqual(
             set(data["facets"]["tags"][0]), {"label", "value", "count", "url", "query"}
