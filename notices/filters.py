@@ -8,6 +8,7 @@ set of parameter names and one set of rules (days in the site's time zone) holds
 
     ?category=<category path>  ?tag=<slug>&tag=<slug>  ?site=<site>  ?year=2023  ?month=5
     ?since=2023-01-01  ?until=2023-03-31  (a date range, both ends included)
+    ?source=gone  (notices whose original is gone: notices/linkcheck.py, issue 15)
 
 Unknown category/tag/site and malformed or out-of-range numbers raise Http404 (never a 500).
 Every filter is an `IN (subquery)`, so the filtered queryset has no duplicate rows and
@@ -43,10 +44,12 @@ from django.utils.translation import pgettext
 from taggit.models import Tag
 
 from notices import counts
-from notices.models import Category, Notice, TaggedNotice, label_categories
+from notices.models import Category, Notice, SourceCheck, TaggedNotice, label_categories
 from notices.sorting import name_key, sorted_by_name
 
-FILTER_PARAMS = ("category", "tag", "site", "year", "month", "since", "until")
+FILTER_PARAMS = ("category", "tag", "site", "year", "month", "since", "until", "source")
+# `?source=` values: what the link checker found of the notices' originals (issue 15).
+SOURCE_STATES = ("gone",)
 # Not filters, and not carried into filter links: a changed filter starts again at page 1.
 DROPPED_PARAMS = ("page", "format")
 # Other parameters a list or search page reads, kept in its filter links (a search's `q`).
@@ -80,6 +83,7 @@ class NoticeFilters:
     month: int | None = None
     since: dt.date | None = None
     until: dt.date | None = None
+    source: str = ""
     # Filters given by the page itself (the category of a category page): always applied,
     # never shown as removable and never written into links.
     fixed: frozenset[str] = frozenset()
@@ -111,6 +115,10 @@ class NoticeFilters:
         for key in ("since", "until"):
             if params.get(key):
                 values[key] = _date(params[key])
+        if params.get("source"):
+            if params["source"] not in SOURCE_STATES:
+                raise Http404("Not a source state (gone).")
+            values["source"] = params["source"]
         page_tags = tuple(fixed.pop("tags", ()))
         values.update(fixed)
         if page_tags:
@@ -131,13 +139,20 @@ class NoticeFilters:
     @property
     def is_empty(self) -> bool:
         return not (
-            self.category or self.tags or self.site or self.year or self.since or self.until
+            self.category
+            or self.tags
+            or self.site
+            or self.year
+            or self.since
+            or self.until
+            or self.source
         )
 
     def count_scope(self) -> str | None:
         """The scope of the stored counts (notices/counts.py) that holds this list: at most
-        one category, tag, site or period; None for more, and for date ranges."""
-        if self.since or self.until or len(self.tags) > 1:
+        one category, tag, site or period; None for more, for date ranges, and for `source`
+        (no stored counts: such lists are counted by grouped queries over their rows)."""
+        if self.since or self.until or self.source or len(self.tags) > 1:
             return None
         given = [bool(self.category), bool(self.tags), bool(self.site), bool(self.year)]
         if sum(given) > 1:
@@ -184,6 +199,8 @@ class NoticeFilters:
             notices = notices.filter(date__gte=day_start(self.since))
         if self.until and self.until < dt.date.max:
             notices = notices.filter(date__lt=day_start(self.until + dt.timedelta(days=1)))
+        if self.source == "gone":
+            notices = notices.filter(source_url__in=dead_source_urls())
         return notices
 
     # --- Links -----------------------------------------------------------
@@ -198,6 +215,7 @@ class NoticeFilters:
             "month": self.month,
             "since": self.since,
             "until": self.until,
+            "source": self.source,
         }
         values.update(changes)
         if not values["year"]:
@@ -215,6 +233,8 @@ class NoticeFilters:
         for key in ("since", "until"):
             if values[key]:
                 pairs.append((key, values[key].isoformat()))
+        if values["source"]:
+            pairs.append(("source", values["source"]))
         return [*self.carried, *pairs]
 
     def query(self, **changes: Any) -> str:
@@ -249,6 +269,8 @@ class NoticeFilters:
         if self.until:
             label = _("Until %(date)s") % {"date": date_format(self.until, "DATE_FORMAT")}
             chips.append(ActiveFilter(label, self.query(until=None)))
+        if self.source == "gone":
+            chips.append(ActiveFilter(_("Original gone"), self.query(source=None)))
         return chips
 
 
@@ -259,6 +281,17 @@ def known_params(params: QueryDict, keys: tuple[str, ...] = LINK_PARAMS) -> Quer
         if key in keys:
             kept.setlist(key, values)
     return kept
+
+
+def dead_source_urls() -> QuerySet:
+    """The URLs whose original is gone (SourceCheck.dead_q): few rows, as a subquery."""
+    return SourceCheck.objects.filter(SourceCheck.dead_q()).values("url")
+
+
+def gone_count(notices: QuerySet[Notice]) -> int:
+    """How many of `notices` have an original that is gone: one grouped query (a COUNT over
+    the semi-join of the notices with the dead URLs), for the filter's link."""
+    return notices.filter(source_url__in=dead_source_urls()).order_by().count()
 
 
 def notice_ids_in_category(category: Category) -> QuerySet:
@@ -384,7 +417,7 @@ def _number(text: str, pattern: re.Pattern[str], low: int, high: int) -> int:
 
 # --- Facets ------------------------------------------------------------------
 
-FACETS = ("categories", "tags", "sites", "years", "months")
+FACETS = ("categories", "tags", "sites", "years", "months", "originals")
 # The facet page (views.facet_detail) lists at most this many values: more would not be read.
 FACET_PAGE_LIMIT = 1000
 
@@ -433,6 +466,7 @@ def facet_counts(
     values["years"] = [] if filters.year else periods
     if filters.year:
         values["months"] = [] if filters.month else periods
+    values["originals"] = _originals_facet(notices, filters)
     facets = Facets(more={name: facet_page_url(name, filters) for name, has in more.items() if has})
     for name in FACETS:  # the order templates and JSON had
         if name in values:
@@ -677,6 +711,26 @@ def _site_facet(
         )
         for site, count in shown
     ], len(rows) > limit
+
+
+def _originals_facet(notices: QuerySet[Notice], filters: NoticeFilters) -> list[dict]:
+    """ "原文已失效 N": the notices of the list whose original is gone (issue 15), once the
+    link checker found any; one query when it found none, two when it did."""
+    if filters.source or not SourceCheck.objects.filter(SourceCheck.dead_q()).exists():
+        return []
+    count = gone_count(notices)
+    if not count:
+        return []
+    return [
+        _facet_value(
+            filters,
+            label=_("Original gone"),
+            value="gone",
+            count=count,
+            url=reverse("notices:list") + "?source=gone",
+            change={"source": "gone"},
+        )
+    ]
 
 
 def _period_values(source: _Grouped | _Stored, filters: NoticeFilters) -> list[dict]:
