@@ -135,8 +135,12 @@ def due(
 
 
 def origin(url: str) -> str:
-    """scheme://host[:port] in lower case: the unit of politeness and of robots.txt."""
-    parts = urlsplit(url)
+    """scheme://host[:port] in lower case: the unit of politeness and of robots.txt ("" for
+    a URL that cannot be split, which its check reports)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
