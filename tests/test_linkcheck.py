@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
+from unittest import skipUnless
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -27,6 +28,8 @@ from notices.caching import bump_data_version
 from notices.linkcheck import Options, Result, check_sources, due, record, urls_to_check
 from notices.models import SourceCheck
 from tests.helpers import SHANGHAI, hrefs, make_notice, parse_html, visible_text
+from tests.test_browser import ARTIFACTS, CHROMIUM, ChromiumTestCase
+from tests.test_browser_layout import build_layout_archive
 
 Outcome = SourceCheck.Outcome
 # Short timeouts and no politeness delay: each test takes a fraction of a second.
@@ -535,3 +538,62 @@ def test_each_batch_of_results_is_written_with_one_data_version_bump(site, monke
         (report.checked, total)))  # fmt: skip
     assert len(bumps) == 3 and progress == [(3, 7), (6, 7), (7, 7)]
     assert bump_data_version().token != before.token
+
+
+# --- In a browser ----------------------------------------------------------------------------
+
+LONG_GONE_URL = (
+    "https://yjsy.blgc.edu.cn/info/1021/2023_graduate_admission_retest_arrangements_"
+    "notice_for_all_departments_and_candidates.htm?wbtreeid=1234&from=homepage"
+)
+
+
+@pytest.mark.browser
+@skipUnless(CHROMIUM.exists(), "browser tests need Debian's Chromium at /usr/bin/chromium")
+class SourceStatusBrowserTests(ChromiumTestCase):
+    port = 0
+
+    def setUp(self) -> None:
+        self.notice = build_layout_archive()
+        self.notice.source_url = LONG_GONE_URL
+        self.notice.save()
+        dead(LONG_GONE_URL)
+
+    def test_the_gone_note_fits_a_phone_and_a_desktop(self) -> None:
+        for width in (1280, 375):
+            with self.subTest(width=width):
+                _context, page = self.open_page(width)
+                page.goto(self.live_server_url + self.notice.get_absolute_url())
+                note = page.locator(".source-status")
+                self.assertIn("原文已失效（最后检查于 2026年11月30日）", note.inner_text())
+                self.assert_fits_width(page)
+                box = page.locator(".source-link").bounding_box()
+                for part in (".source-gone", ".source-archive"):
+                    inner = page.locator(part).bounding_box()
+                    self.assertLessEqual(inner["x"] + inner["width"], box["x"] + box["width"] + 0.5)
+                # The note reads as a line or two, never a column of one character a line.
+                gone = page.evaluate(
+                    "(() => { const el = document.querySelector('.source-gone');"
+                    " const line = parseFloat(getComputedStyle(el).lineHeight);"
+                    " return Math.round(el.getBoundingClientRect().height / line); })()"
+                )
+                self.assertLessEqual(gone, 2)
+                link = page.locator(".source-archive").bounding_box()
+                self.assertGreaterEqual(link["width"], 100)
+                page.screenshot(path=str(ARTIFACTS / f"source-gone-{width}.png"))  # first screen
+
+    def test_the_gone_facet_leads_to_the_list_of_gone_originals(self) -> None:
+        for width in (1280, 375):
+            with self.subTest(width=width):
+                _context, page = self.open_page(width)
+                page.goto(self.live_server_url + "/")
+                if width == 375:
+                    page.locator(".filter-panel summary").click()  # the panel is shut on phones
+                facet = page.locator(".facets a", has_text="原文已失效")
+                self.assertEqual(facet.count(), 1)
+                facet.click()
+                page.wait_for_url("**/?source=gone")
+                self.assertEqual(page.locator(".notice-item").count(), 1)
+                self.assertIn("原文已失效", page.locator(".active-filters").inner_text())
+                self.assert_fits_width(page)
+                self.screenshot(page, f"source-gone-list-{width}")
