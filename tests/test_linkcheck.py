@@ -472,6 +472,19 @@ def test_lists_filter_by_gone_sources_with_a_chip_and_a_count(client: Client) ->
 
 
 @pytest.mark.django_db
+def test_search_and_feeds_take_the_source_filter(client: Client) -> None:
+    make_notice(urlname="gone", title="已失效的寒假通知", source_url=GONE_URL)
+    make_notice(urlname="alive", title="仍在的寒假通知", source_url="https://a.edu.cn/x/2.htm")
+    dead()
+    found = client.get(reverse("notices:search"), {"q": "寒假", "source": "gone"}).content
+    links = hrefs(found.decode())
+    assert any(link.startswith("/notices/gone/") for link in links)
+    assert not any(link.startswith("/notices/alive/") for link in links)
+    feed = client.get(reverse("notices:feed-atom"), {"source": "gone"}).content.decode()
+    assert "已失效的寒假通知" in feed and "仍在的寒假通知" not in feed
+
+
+@pytest.mark.django_db
 def test_the_page_cache_keys_the_source_filter(client: Client, settings) -> None:
     settings.NOTICES_PAGE_CACHE = True
     make_notice(urlname="gone", title="已失效的通知", source_url=GONE_URL)
