@@ -466,7 +466,9 @@ def facet_counts(
     values["years"] = [] if filters.year else periods
     if filters.year:
         values["months"] = [] if filters.month else periods
-    values["originals"] = _originals_facet(notices, filters)
+    originals = _originals_facet(notices, filters)
+    if originals:  # the key appears once the link checker found a dead original
+        values["originals"] = originals
     facets = Facets(more={name: facet_page_url(name, filters) for name, has in more.items() if has})
     for name in FACETS:  # the order templates and JSON had
         if name in values:

@@ -24,6 +24,7 @@ What the outcomes mean, and why an error never makes a notice dead: models.Sourc
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 import socket
 import threading
@@ -80,6 +81,10 @@ class Options:
     max_redirects: int = 10
     max_body: int = 4096
     user_agent: str = field(default_factory=user_agent)
+    # Archive documents are not trusted: a source link to 127.0.0.1, 10.x or 169.254.169.254
+    # would have this server probe its own network and publish the status. Allowed only for
+    # an intranet archive (and the tests' servers on 127.0.0.1).
+    allow_private: bool = False
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.per_host < 1:
@@ -225,6 +230,46 @@ class _Rules:
         return self.parser is None or self.parser.can_fetch(agent, url)
 
 
+class Addresses:
+    """Each host's addresses, looked up once a run: a host that does not resolve is
+    `domain_gone` (the name server says no such name) or an `error` (it did not answer), and
+    one with a non-public address is not checked unless `allow_private`."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._lock = threading.Lock()
+        self._problems: dict[tuple[str, int], Result | None] = {}
+
+    def problem(self, url: str) -> Result | None:
+        parts = urlsplit(url)
+        key = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        with self._lock:
+            if key in self._problems:
+                return self._problems[key]
+        problem = self._look_up(*key)
+        with self._lock:
+            self._problems[key] = problem
+        return problem
+
+    def _look_up(self, host: str, port: int) -> Result | None:
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            outcome = Outcome.DOMAIN_GONE if exc.errno in _NO_SUCH_NAME else Outcome.ERROR
+            return Result("", outcome, error=describe(exc))
+        except (OSError, UnicodeError, ValueError) as exc:
+            return Result("", Outcome.ERROR, error=describe(exc))
+        if self.allow_private:
+            return None
+        for *_, address in found:
+            ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+            if not ip.is_global:
+                return Result(
+                    "", Outcome.ERROR, error=f"not checked: {host} is at {ip}, not public"
+                )
+        return None
+
+
 class Robots:
     """robots.txt of each origin, fetched once a run (under the host's limit) and kept."""
 
@@ -348,15 +393,15 @@ def _read_at_most(response: requests.Response, limit: int, deadline: float) -> b
     return b"".join(chunks)[:limit]
 
 
-def check_url(url: str, fetcher: Fetcher, robots: Robots) -> Result:
+def check_url(url: str, fetcher: Fetcher, robots: Robots, addresses: Addresses) -> Result:
     """Check one URL; never raises (one broken URL never stops a run)."""
     try:
-        return _check(url, fetcher, robots)
+        return _check(url, fetcher, robots, addresses)
     except Exception as exc:  # noqa: BLE001
         return Result(url, Outcome.ERROR, final_url=url, error=describe(exc))
 
 
-def _check(url: str, fetcher: Fetcher, robots: Robots) -> Result:
+def _check(url: str, fetcher: Fetcher, robots: Robots, addresses: Addresses) -> Result:
     options = fetcher.options
     current, hops, spent = url, [], 0.0
     for _ in range(options.max_redirects + 1):
@@ -364,14 +409,20 @@ def _check(url: str, fetcher: Fetcher, robots: Robots) -> Result:
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             return Result(url, Outcome.ERROR, final_url=current, redirects=hops,
                           error="not an http(s) URL")  # fmt: skip
-        rules = robots.rules(current)
-        if rules.refusal is not None:
+        if spent >= options.deadline:
+            return Result(url, Outcome.ERROR, final_url=current, redirects=hops,
+                          error=f"deadline of {options.deadline:g} s passed")  # fmt: skip
+        # Every hop: a redirect may lead to a host that is gone, or to a private address.
+        refusal = addresses.problem(current)
+        if refusal is None:
+            rules = robots.rules(current)
             refusal = rules.refusal
+            if refusal is None and not rules.allows(current, options.user_agent):
+                return Result(url, Outcome.DISALLOWED, final_url=current, redirects=hops,
+                              error="robots.txt disallows it")  # fmt: skip
+        if refusal is not None:
             return Result(url, refusal.outcome, status=refusal.status, final_url=current,
                           redirects=hops, error=refusal.error)  # fmt: skip
-        if not rules.allows(current, options.user_agent):
-            return Result(url, Outcome.DISALLOWED, final_url=current, redirects=hops,
-                          error="robots.txt disallows it")  # fmt: skip
         try:
             status, location, seconds = fetcher.ask("HEAD", current, options.deadline - spent)
             spent += seconds
@@ -384,9 +435,6 @@ def _check(url: str, fetcher: Fetcher, robots: Robots) -> Result:
         if status in REDIRECT_CODES and location:
             hops.append({"url": current, "status": status})
             current = urljoin(current, location.strip())
-            if spent >= options.deadline:
-                return Result(url, Outcome.ERROR, final_url=current, redirects=hops,
-                              error=f"deadline of {options.deadline:g} s passed")  # fmt: skip
             continue
         return classify(url, status, current, hops)
     return Result(url, Outcome.ERROR, final_url=current, redirects=hops,
@@ -533,6 +581,7 @@ def check_sources(
     limiter = HostLimiter(options.per_host, options.delay)
     fetcher = Fetcher(options, limiter)
     robots = Robots(fetcher)
+    addresses = Addresses(options.allow_private)
     pending: list[Result] = []
 
     def flush() -> None:
@@ -547,7 +596,9 @@ def check_sources(
 
     pool = ThreadPoolExecutor(options.workers, thread_name_prefix="linkcheck")
     try:
-        futures = [pool.submit(check_url, url, fetcher, robots) for url in by_host_in_turn(urls)]
+        futures = [
+            pool.submit(check_url, url, fetcher, robots, addresses) for url in by_host_in_turn(urls)
+        ]
         for future in as_completed(futures):
             pending.append(future.result())
             if len(pending) >= batch_size:

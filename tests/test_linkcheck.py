@@ -35,7 +35,7 @@ Outcome = SourceCheck.Outcome
 # Short timeouts and no politeness delay: each test takes a fraction of a second.
 FAST = Options(
     workers=8, per_host=2, delay=0, connect_timeout=1, read_timeout=0.3, deadline=3,
-    user_agent="Noticeboard-link-checker/1.0 (+https://notices.test)",
+    user_agent="Noticeboard-link-checker/1.0 (+https://notices.test)", allow_private=True,
 )  # fmt: skip
 CHECKED = dt.datetime(2026, 11, 30, 10, 0, tzinfo=SHANGHAI)
 GONE_URL = "https://www.blgc.edu.cn/info/1021/3456.htm"
@@ -305,6 +305,15 @@ def test_transient_errors_never_mark_a_source_gone(site: Site) -> None:
 
 
 @pytest.mark.django_db
+def test_private_addresses_are_not_asked_unless_allowed(site: Site) -> None:
+    # A hostile document's source link must not make the server probe its own network.
+    row = check(site, "/notice.html", Options(**{**FAST.__dict__, "allow_private": False}))
+    assert row.outcome == Outcome.ERROR and "127.0.0.1, not public" in row.error
+    assert site.seen == []  # not even robots.txt
+    assert check(site, "/notice.html").outcome == Outcome.OK  # allowed: the tests' server
+
+
+@pytest.mark.django_db
 def test_too_many_redirects_is_an_error(site: Site) -> None:
     row = check(site, "/loop.html", Options(**{**FAST.__dict__, "max_redirects": 3}))
     assert row.outcome == Outcome.ERROR and len(row.redirects) == 4
@@ -367,7 +376,7 @@ def test_the_command_checks_source_links_oldest_first_with_a_limit(site: Site) -
     assert urls_to_check() == sorted({site.url("/notice.html"), site.url("/missing.html")})
     record([Result(site.url("/missing.html"), Outcome.OK)], now=CHECKED)
     out = StringIO()
-    options = ["--delay", "0", "--read-timeout", "0.5", "--connect-timeout", "1"]
+    options = ["--delay", "0", "--read-timeout", "0.5", "--connect-timeout", "1", "--allow-private"]
     call_command("check_sources", "--limit", "1", *options, stdout=out)
     assert site.paths() == ["/notice.html"]  # never checked: first
     call_command("check_sources", "--limit", "1", *options, stdout=out)

@@ -51,6 +51,11 @@ class Command(BaseCommand):
             help="only URLs not checked for DAYS days (never checked: always)",
         )
         parser.add_argument(
+            "--allow-private",
+            action="store_true",
+            help="also check hosts at private, loopback or link-local addresses (an intranet)",
+        )
+        parser.add_argument(
             "--plan",
             action="store_true",
             help="print what would be checked (URLs, hosts) and request nothing",
@@ -62,7 +67,7 @@ class Command(BaseCommand):
             settings = Options(
                 workers=options["workers"], per_host=options["per_host"], delay=options["delay"],
                 connect_timeout=options["connect_timeout"], read_timeout=options["read_timeout"],
-                deadline=options["deadline"],
+                deadline=options["deadline"], allow_private=options["allow_private"],
             )  # fmt: skip
         except ValueError as exc:
             raise CommandError(str(exc)) from None
