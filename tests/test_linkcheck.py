@@ -56,6 +56,7 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(head=False)
 
     def send(self, status: int, body: bytes = b"", head: bool = False, **headers: str) -> None:
+        self.done()  # counted in flight until it answers: the client may ask again from here
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name.replace("_", "-"), value)
@@ -70,11 +71,17 @@ class Handler(BaseHTTPRequestHandler):
             server.seen.append((self.command, self.path, self.headers.get("User-Agent", "")))
             server.in_flight += 1
             server.most_in_flight = max(server.most_in_flight, server.in_flight)
+        self.counted = True
         try:
             self.route(self.path, head)
         finally:
-            with server.lock:
-                server.in_flight -= 1
+            self.done()
+
+    def done(self) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            with self.server.lock:
+                self.server.in_flight -= 1
 
     def route(self, path: str, head: bool) -> None:
         page = "<html><body>通知</body></html>".encode()
@@ -98,7 +105,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/removed.html":
             self.send(410, b"gone", head)
         elif path == "/slow.html":
-            time.sleep(1.0)  # past the read timeout (0.3 s)
+            time.sleep(2.0)  # past the read timeout (0.3 s)
             self.send(200, page, head)
         elif path == "/reset.html":
             # SO_LINGER 0: close() sends a TCP reset instead of a clean end.
@@ -202,7 +209,7 @@ def test_a_redirect_to_the_home_page_is_moved_home(site: Site) -> None:
 def test_a_read_timeout_is_an_error_not_gone(site: Site) -> None:
     started = time.monotonic()
     row = check(site, "/slow.html")
-    assert time.monotonic() - started < 1.0  # the read timeout, not the server's sleep
+    assert time.monotonic() - started < 1.5  # the read timeout, not the server's sleep
     assert (row.outcome, row.error) == (Outcome.ERROR, "read timeout")
     assert not row.is_dead
 
@@ -267,12 +274,14 @@ def test_requests_to_one_host_start_a_delay_apart(site: Site) -> None:
             starts.append(time.monotonic())
 
     threads = [threading.Thread(target=one) for _ in range(4)]
+    began = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    gaps = [b - a for a, b in zip(sorted(starts), sorted(starts)[1:], strict=False)]
-    assert min(gaps) >= 0.19
+    # Each start waits for its turn (a busy machine may start one later, never sooner).
+    assert sorted(starts)[-1] - began >= 3 * 0.2 - 0.01
+    assert sorted(starts)[1] - began >= 0.2 - 0.01
 
 
 @pytest.mark.django_db
