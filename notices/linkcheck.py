@@ -11,6 +11,10 @@ admin and the JSON.
 - robots.txt is fetched once a run per origin and obeyed (`Robots`, RFC 9309: a 4xx means
   no rules, a 5xx or an unreachable server means nothing may be fetched: such URLs are an
   `error`, left for a later run);
+- each host is looked up once a run (`Addresses`): no such name is `domain_gone`, and a host
+  at a private, loopback or link-local address is not asked at all (archive documents are
+  hostile: a source link must not make this server probe its own network) unless
+  `allow_private`;
 - each URL is asked with HEAD, and with GET when HEAD is refused (405, 501); redirects are
   followed one hop at a time (at most `max_redirects`), each hop recorded; a GET reads at
   most `max_body` bytes and is closed. Connect and read timeouts bound each step and
