@@ -250,6 +250,9 @@ NOTICES_OLD_HOSTS = [host.lower() for host in env_list("NOTICES_OLD_HOSTS")]
 # Never list this site's own host: a same-origin frame with scripts could lift its sandbox.
 # Bodies are rendered when imported or saved: a change applies to notices rendered after it.
 NOTICES_EMBED_HOSTS = [host.lower() for host in env_list("NOTICES_EMBED_HOSTS")]
+# Where the link checker's User-Agent points site owners (issue 15): a page or mailto: about
+# the checker. Unset: NOTICES_SITE_URL.
+NOTICES_LINKCHECK_CONTACT = os.environ.get("NOTICES_LINKCHECK_CONTACT", "").strip()
 # Tags as Chinese editors type them (issue 10): `，` `、` `；` `;` separate like `,`.
 TAGGIT_TAGS_FROM_STRING = "notices.tagging.parse_tags"
 TAGGIT_STRING_FROM_TAGS = "notices.tagging.edit_string_for_tags"

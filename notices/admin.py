@@ -7,23 +7,25 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import widgets
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import URLPattern, path, reverse_lazy
+from django.urls import URLPattern, path, reverse, reverse_lazy
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from taggit.forms import TagWidget
 from taggit.models import Tag
 
+from notices.caching import bump_data_version
 from notices.documents import MAX_URL_LENGTH, safe_http_url
 from notices.exporting import export_zip
+from notices.filters import dead_source_urls
 from notices.history import NoticeHistoryAdmin
 from notices.hygiene import clean_field
-from notices.models import Category, DateSource, Notice
+from notices.models import Category, DateSource, Notice, SourceCheck
 from notices.old_urls import PostLinks
 from notices.search import filter_notices, index_notices
 from notices.sync import SyncStateFilter
@@ -46,6 +48,21 @@ class HasSourceLinkFilter(admin.SimpleListFilter):
             return queryset.exclude(source_url="")
         if self.value() == "no":
             return queryset.filter(source_url="")
+        return queryset
+
+
+class SourceGoneFilter(admin.SimpleListFilter):
+    """The notices whose original is gone, as the link checker last found it (issue 15)."""
+
+    title = _("original")
+    parameter_name = "source"
+
+    def lookups(self, request, model_admin):
+        return [("gone", _("Original gone"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "gone":
+            return queryset.filter(source_url__in=dead_source_urls())
         return queryset
 
 
@@ -217,6 +234,7 @@ class NoticeAdmin(NoticeHistoryAdmin):  # versions, restore, state, diff (notice
     list_filter = (
         SyncStateFilter,  # edited here / file changed since / conflict (notices/sync.py)
         HasSourceLinkFilter,
+        SourceGoneFilter,
         # Guessed dates (from the file name or mtime) are the ones an editor may want to fix.
         "date_source",
         SiteFilter,
@@ -424,3 +442,101 @@ class TagAdmin(admin.ModelAdmin):
     @admin.display(description=_("notices"), ordering="notice_count")
     def notice_count(self, tag: Tag) -> int:
         return tag.notice_count
+
+
+class DeadSourceFilter(admin.SimpleListFilter):
+    """Gone in the sense pages use (SourceCheck.dead_q): a domain gone twice in a row."""
+
+    title = _("original")
+    parameter_name = "dead"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Original gone")), ("no", _("Not gone"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(SourceCheck.dead_q())
+        if self.value() == "no":
+            return queryset.exclude(SourceCheck.dead_q())
+        return queryset
+
+
+@admin.register(SourceCheck)
+class SourceCheckAdmin(admin.ModelAdmin):
+    """What `manage.py check_sources` found at each source link (issue 15): read only; a
+    deleted row is checked first by the next run."""
+
+    list_display = (
+        "short_url", "outcome", "status", "checked_at", "failures", "first_failed_at",
+        "notice_link",
+    )  # fmt: skip
+    list_filter = (DeadSourceFilter, "outcome", "status", "checked_at")
+    search_fields = ("url", "final_url")
+    ordering = ("-checked_at",)
+    date_hierarchy = "checked_at"
+    list_per_page = 50
+    fields = (
+        "url", "outcome", "status", "error", "final_url", "redirect_chain", "checked_at",
+        "first_failed_at", "failures", "notice_link",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: SourceCheck) -> None:
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            bump_data_version()  # the notice's page stops saying 原文已失效
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SourceCheck]) -> None:
+        with transaction.atomic():
+            super().delete_queryset(request, queryset)
+            bump_data_version()
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        # The notices of the page's URLs in one query (a notice per row would be 50).
+        urls = [check.url for check in changelist.result_list]
+        found: dict[str, list[tuple[int, str]]] = {}
+        rows = Notice.objects.filter(source_url__in=urls).order_by("-date", "-id")
+        for url, notice_id, title in rows.values_list("source_url", "id", "title"):
+            found.setdefault(url, []).append((notice_id, title))
+        for check in changelist.result_list:
+            check._notices = found.get(check.url, [])
+        return changelist
+
+    @admin.display(description=_("URL"), ordering="url")
+    def short_url(self, check: SourceCheck) -> str:
+        shown = check.url if len(check.url) <= 80 else check.url[:79] + "…"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', check.url, shown
+        )
+
+    @admin.display(description=_("notice"))
+    def notice_link(self, check: SourceCheck) -> str:
+        notices = getattr(check, "_notices", None)
+        if notices is None:
+            rows = Notice.objects.filter(source_url=check.url).order_by("-date", "-id")
+            notices = list(rows.values_list("id", "title"))
+        if not notices:
+            return "—"
+        notice_id, title = notices[0]
+        link = format_html(
+            '<a href="{}">{}</a>', reverse("admin:notices_notice_change", args=[notice_id]), title
+        )
+        if len(notices) == 1:
+            return link
+        more = gettext("and %(count)s more") % {"count": len(notices) - 1}
+        return format_html("{} {}", link, more)
+
+    @admin.display(description=_("redirects"))
+    def redirect_chain(self, check: SourceCheck) -> str:
+        hops = [f"{hop.get('status')} {hop.get('url')}" for hop in check.redirects or []]
+        if not hops:
+            return "—"
+        lines = [*hops, f"→ {check.final_url}"]
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))

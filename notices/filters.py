@@ -9,6 +9,7 @@ set of parameter names and one set of rules (days in the site's time zone) holds
     ?category=<category path>  ?tag=<slug>&tag=<slug>  ?site=<site>  ?year=2023  ?month=5
     ?since=2023-01-01  ?until=2023-03-31  (a date range, both ends included)
     ?attachments=1  (only notices with attachments, 有附件: notices/attachments.py)
+    ?source=gone  (notices whose original is gone: notices/linkcheck.py, issue 15)
 
 Unknown category/tag/site and malformed or out-of-range numbers raise Http404 (never a 500).
 Every filter is an `IN (subquery)`, so the filtered queryset has no duplicate rows and
@@ -44,10 +45,14 @@ from django.utils.translation import pgettext
 from taggit.models import Tag
 
 from notices import counts
-from notices.models import Category, Notice, TaggedNotice, label_categories
+from notices.models import Category, Notice, SourceCheck, TaggedNotice, label_categories
 from notices.sorting import name_key, sorted_by_name
 
-FILTER_PARAMS = ("category", "tag", "site", "year", "month", "since", "until", "attachments")
+FILTER_PARAMS = (
+    "category", "tag", "site", "year", "month", "since", "until", "attachments", "source",
+)  # fmt: skip
+# `?source=` values: what the link checker found of the notices' originals (issue 15).
+SOURCE_STATES = ("gone",)
 # Not filters, and not carried into filter links: a changed filter starts again at page 1.
 DROPPED_PARAMS = ("page", "format")
 # Other parameters a list or search page reads, kept in its filter links (a search's `q`).
@@ -82,6 +87,7 @@ class NoticeFilters:
     since: dt.date | None = None
     until: dt.date | None = None
     attachments: bool = False
+    source: str = ""
     # Filters given by the page itself (the category of a category page): always applied,
     # never shown as removable and never written into links.
     fixed: frozenset[str] = frozenset()
@@ -117,6 +123,10 @@ class NoticeFilters:
             if params["attachments"] != "1":
                 raise Http404("attachments=1 or nothing.")
             values["attachments"] = True
+        if params.get("source"):
+            if params["source"] not in SOURCE_STATES:
+                raise Http404("Not a source state (gone).")
+            values["source"] = params["source"]
         page_tags = tuple(fixed.pop("tags", ()))
         values.update(fixed)
         if page_tags:
@@ -136,8 +146,9 @@ class NoticeFilters:
 
     def count_scope(self) -> str | None:
         """The scope of the stored counts (notices/counts.py) that holds this list: at most
-        one category, tag, site or period; None for more, and for date ranges."""
-        if self.since or self.until or len(self.tags) > 1:
+        one category, tag, site or period; None for more, for date ranges, and for `source`
+        (no stored counts: such lists are counted by grouped queries over their rows)."""
+        if self.since or self.until or self.source or len(self.tags) > 1:
             return None
         given = [bool(self.category), bool(self.tags), bool(self.site), bool(self.year)]
         if sum(given) + self.attachments > 1:
@@ -188,6 +199,8 @@ class NoticeFilters:
             notices = notices.filter(date__lt=day_start(self.until + dt.timedelta(days=1)))
         if self.attachments:
             notices = notices.filter(has_attachments=True)
+        if self.source == "gone":
+            notices = notices.filter(source_url__in=dead_source_urls())
         return notices
 
     # --- Links -----------------------------------------------------------
@@ -203,6 +216,7 @@ class NoticeFilters:
             "since": self.since,
             "until": self.until,
             "attachments": self.attachments,
+            "source": self.source,
         }
         values.update(changes)
         if not values["year"]:
@@ -222,6 +236,8 @@ class NoticeFilters:
                 pairs.append((key, values[key].isoformat()))
         if values["attachments"]:
             pairs.append(("attachments", "1"))
+        if values["source"]:
+            pairs.append(("source", values["source"]))
         return [*self.carried, *pairs]
 
     def query(self, **changes: Any) -> str:
@@ -258,6 +274,8 @@ class NoticeFilters:
             chips.append(ActiveFilter(label, self.query(until=None)))
         if self.attachments:
             chips.append(ActiveFilter(_("With attachments"), self.query(attachments=False)))
+        if self.source == "gone":
+            chips.append(ActiveFilter(_("Original gone"), self.query(source=None)))
         return chips
 
 
@@ -268,6 +286,17 @@ def known_params(params: QueryDict, keys: tuple[str, ...] = LINK_PARAMS) -> Quer
         if key in keys:
             kept.setlist(key, values)
     return kept
+
+
+def dead_source_urls() -> QuerySet:
+    """The URLs whose original is gone (SourceCheck.dead_q): few rows, as a subquery."""
+    return SourceCheck.objects.filter(SourceCheck.dead_q()).values("url")
+
+
+def gone_count(notices: QuerySet[Notice]) -> int:
+    """How many of `notices` have an original that is gone: one grouped query (a COUNT over
+    the semi-join of the notices with the dead URLs), for the filter's link."""
+    return notices.filter(source_url__in=dead_source_urls()).order_by().count()
 
 
 def notice_ids_in_category(category: Category) -> QuerySet:
@@ -393,7 +422,7 @@ def _number(text: str, pattern: re.Pattern[str], low: int, high: int) -> int:
 
 # --- Facets ------------------------------------------------------------------
 
-FACETS = ("categories", "tags", "sites", "years", "months", "attachments")
+FACETS = ("categories", "tags", "sites", "years", "months", "attachments", "originals")
 # The facet page (views.facet_detail) lists at most this many values: more would not be read.
 FACET_PAGE_LIMIT = 1000
 
@@ -443,6 +472,9 @@ def facet_counts(
     if filters.year:
         values["months"] = [] if filters.month else periods
     values["attachments"] = _attachment_facet(source, filters)
+    originals = _originals_facet(notices, filters)
+    if originals:  # the key appears once the link checker found a dead original
+        values["originals"] = originals
     facets = Facets(more={name: facet_page_url(name, filters) for name, has in more.items() if has})
     for name in FACETS:  # the order templates and JSON had
         if name in values:
@@ -712,6 +744,26 @@ def _attachment_facet(source: _Grouped | _Stored, filters: NoticeFilters) -> lis
             count=count,
             url=reverse("notices:list") + "?attachments=1",
             change={"attachments": True},
+        )
+    ]
+
+
+def _originals_facet(notices: QuerySet[Notice], filters: NoticeFilters) -> list[dict]:
+    """ "原文已失效 N": the notices of the list whose original is gone (issue 15), once the
+    link checker found any; one query when it found none, two when it did."""
+    if filters.source or not SourceCheck.objects.filter(SourceCheck.dead_q()).exists():
+        return []
+    count = gone_count(notices)
+    if not count:
+        return []
+    return [
+        _facet_value(
+            filters,
+            label=_("Original gone"),
+            value="gone",
+            count=count,
+            url=reverse("notices:list") + "?source=gone",
+            change={"source": "gone"},
         )
     ]
 

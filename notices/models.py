@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from django.db import models, transaction
 from django.db.models import Count, Min
@@ -518,3 +520,82 @@ class FacetCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.facet}={self.value}: {self.count}"
+
+
+# The Wayback Machine's list of every copy it holds of a URL (appended to this).
+WAYBACK_LIST = "https://web.archive.org/web/*/"
+
+
+class SourceCheck(models.Model):
+    """What the link checker (notices/linkcheck.py, `manage.py check_sources`) last found at
+    one URL a notice links to (issue 15): one row per URL, however many notices share it.
+
+    `outcome` is the last check's; `failures` counts the checks in a row with that same
+    outcome when it is not `ok` (0 when ok), and `first_failed_at` is when the run of checks
+    that were not `ok` (of any kind) began. Only `gone` and `moved_home`
+    after one check, and `domain_gone` after DOMAIN_GONE_CHECKS in a row, make the original
+    dead (`dead_q()`): an `error` (timeout, reset, 5xx, 403, 429) never does, however often.
+    """
+
+    class Outcome(models.TextChoices):
+        OK = "ok", _("ok")
+        GONE = "gone", _("gone (404, 410)")
+        MOVED_HOME = "moved_home", _("redirected to the home page")
+        DOMAIN_GONE = "domain_gone", _("domain gone")
+        ERROR = "error", _("error (try again later)")
+        DISALLOWED = "disallowed", _("not checked (robots.txt)")
+
+    # A name server that fails once is not a domain that is gone.
+    DOMAIN_GONE_CHECKS = 2
+
+    # The URL as notices hold it, and its sha256 as the unique key: URLs of 2,000 characters
+    # (Chinese ones are longer in bytes) are past what a btree index entry takes.
+    url = models.TextField(_("URL"))
+    url_hash = models.CharField(max_length=64, unique=True, editable=False)
+    outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices)
+    status = models.IntegerField(_("HTTP status"), null=True, blank=True)
+    final_url = models.TextField(_("final URL"), blank=True)
+    # Each hop of the redirects followed: [{"url": ..., "status": 301}, ...], final URL last.
+    redirects = models.JSONField(_("redirects"), default=list, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    checked_at = models.DateTimeField(_("checked at"), db_index=True)
+    first_failed_at = models.DateTimeField(_("failing since"), null=True, blank=True)
+    failures = models.IntegerField(_("failures in a row"), default=0)
+
+    class Meta:
+        verbose_name = _("source check")
+        verbose_name_plural = _("source checks")
+        ordering = ("-checked_at",)
+        indexes = [models.Index(fields=["outcome", "failures"], name="sourcecheck_outcome")]
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.outcome}"
+
+    @staticmethod
+    def hash_url(url: str) -> str:
+        return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+
+    @classmethod
+    def dead_q(cls) -> models.Q:
+        """The rows whose original is gone, as pages say "原文已失效"."""
+        return models.Q(outcome__in=[cls.Outcome.GONE, cls.Outcome.MOVED_HOME]) | models.Q(
+            outcome=cls.Outcome.DOMAIN_GONE, failures__gte=cls.DOMAIN_GONE_CHECKS
+        )
+
+    @property
+    def is_dead(self) -> bool:
+        if self.outcome in (self.Outcome.GONE, self.Outcome.MOVED_HOME):
+            return True
+        return self.outcome == self.Outcome.DOMAIN_GONE and self.failures >= self.DOMAIN_GONE_CHECKS
+
+    @property
+    def archive_url(self) -> str:
+        """Where the Internet Archive's Wayback Machine lists its copies of the URL: the URL
+        percent-quoted (spaces, `#`, `"`, non-ASCII), its own escapes and delimiters kept."""
+        return WAYBACK_LIST + quote(self.url, safe=":/?&=%~+@!$,;'()*")
+
+    @classmethod
+    def for_url(cls, url: str) -> SourceCheck | None:
+        if not url:
+            return None
+        return cls.objects.filter(url_hash=cls.hash_url(url)).first()

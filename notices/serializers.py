@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.http import RFC3986_SUBDELIMS
 
 from notices.filters import NoticeFilters, known_params
-from notices.models import Notice, TaggedNotice
+from notices.models import Notice, SourceCheck, TaggedNotice
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -125,8 +125,8 @@ def notice_json(request: HttpRequest, notice: Notice) -> dict[str, Any]:
 
 def notice_detail_json(request: HttpRequest, notice: Notice) -> dict[str, Any]:
     """Everything a notice holds that a reader may use: the Markdown as stored, the sanitised
-    HTML, the dates and where the date came from, unknown front-matter keys and the old
-    addresses that redirect here (one query)."""
+    HTML, the dates and where the date came from, unknown front-matter keys, the old
+    addresses that redirect here and the check of the source link (two queries)."""
     return {
         **notice_json(request, notice),
         "updated": _isoformat(notice.updated),
@@ -139,6 +139,22 @@ def notice_detail_json(request: HttpRequest, notice: Notice) -> dict[str, Any]:
             "/" + path
             for path in notice.old_addresses.order_by("path").values_list("path", flat=True)
         ],
+        "source_check": source_check_json(SourceCheck.for_url(notice.source_url)),
+    }
+
+
+def source_check_json(check: SourceCheck | None) -> dict[str, Any] | None:
+    """What the link checker last found at a notice's source link (issue 15), or None when
+    it has not been checked (or there is none)."""
+    if check is None:
+        return None
+    return {
+        "outcome": check.outcome,
+        "gone": check.is_dead,
+        "checked_at": _isoformat(check.checked_at),
+        "status": check.status,
+        "final_url": check.final_url,
+        "archive_url": check.archive_url if check.is_dead else None,
     }
 
 
@@ -155,6 +171,7 @@ def filters_json(filters: NoticeFilters) -> dict[str, Any]:
         "since": filters.since.isoformat() if filters.since else None,
         "until": filters.until.isoformat() if filters.until else None,
         "attachments": filters.attachments,
+        "source": filters.source or None,
     }
 
 

@@ -55,6 +55,7 @@ from notices.models import (
     Category,
     Notice,
     NoticeQuerySet,
+    SourceCheck,
     TaggedNotice,
     label_categories,
     label_trails,
@@ -132,7 +133,8 @@ def list_context(
         "filters": filters,
         "active_filters": filters.active(),
         "clear_query": filters.query(
-            category=None, tags=(), site="", year=None, month=None, attachments=False
+            category=None, tags=(), site="", year=None, month=None, attachments=False,
+            source=None,
         ),
         "facets": facets,
         "json_url": format_url(request, "json"),
@@ -531,6 +533,8 @@ def _detail_parts(
     body = outline(highlighted.pop("body_html", notice.body_html))
     context = {
         "notice": notice,
+        # What the link checker last found at the original (issue 15).
+        "source_check": links.source_check,
         "tags": links.tags,
         "categories": categories,
         "category_trail": categories[0].trail if categories else [],
@@ -555,10 +559,14 @@ class NoticeLinks(NamedTuple):
     # Whether shared tags alone give RELATED_COUNT related notices (some tag has that many
     # other notices): then the same-category and same-site fills are not asked for.
     tags_fill_related: bool
+    # What the link checker last found at the source link (issue 15), with the fields the
+    # page shows; None when it was never checked.
+    source_check: SourceCheck | None = None
 
 
 def _notice_links(notice: Notice) -> NoticeLinks:
-    """The notice's tags (by id, as the page lists them) and category ids in one query."""
+    """The notice's tags (by id, as the page lists them), category ids and the check of its
+    source link in one query."""
     tag_table = connection.ops.quote_name(Tag._meta.db_table)
     link_table = connection.ops.quote_name(TaggedNotice._meta.db_table)
     notice_table = connection.ops.quote_name(Notice._meta.db_table)
@@ -573,15 +581,32 @@ def _notice_links(notice: Notice) -> NoticeLinks:
         f" WHERE link.content_object_id = %s"
         f" UNION ALL SELECT 1, category_id, NULL, NULL, 0 FROM {category_table}"
         f" WHERE notice_id = %s"
-        f" ORDER BY 1, 2"
     )
+    params = [notice.pk, notice.pk, notice.pk]
+    if notice.source_url:
+        # The check's time as text: the columns are the tags' (both backends write ISO 8601).
+        check_table = connection.ops.quote_name(SourceCheck._meta.db_table)
+        sql += (
+            f" UNION ALL SELECT 2, failures, outcome, CAST(checked_at AS TEXT), 0"
+            f" FROM {check_table} WHERE url_hash = %s"
+        )
+        params.append(SourceCheck.hash_url(notice.source_url))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [notice.pk, notice.pk, notice.pk])
+        cursor.execute(sql + " ORDER BY 1, 2", params)
         rows = cursor.fetchall()
+    check = None
+    for kind, failures, outcome, checked_at, _ in rows:
+        if kind == 2:
+            when = dt.datetime.fromisoformat(checked_at)
+            check = SourceCheck(
+                url=notice.source_url, outcome=outcome, failures=failures,
+                checked_at=when if timezone.is_aware(when) else when.replace(tzinfo=dt.UTC),
+            )  # fmt: skip
     return NoticeLinks(
         tags=[Tag(id=tag, name=name, slug=slug) for kind, tag, name, slug, _ in rows if not kind],
-        category_ids=[category_id for kind, category_id, *_ in rows if kind],
+        category_ids=[category_id for kind, category_id, *_ in rows if kind == 1],
         tags_fill_related=any(not kind and others >= RELATED_COUNT for kind, *_, others in rows),
+        source_check=check,
     )
 
 

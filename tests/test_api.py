@@ -217,6 +217,7 @@ class FiltersJsonTests(ApiTestCase):
             data["filters"],
             {"category": None, "tags": ["寒假"], "site": None, "year": None, "month": None,
              "since": None, "until": None, "attachments": False},
+             "since": None, "until": None, "source": None},
         )  # fmt: skip
 
 
