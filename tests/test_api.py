@@ -216,8 +216,7 @@ class FiltersJsonTests(ApiTestCase):
         self.assertEqual(
             data["filters"],
             {"category": None, "tags": ["寒假"], "site": None, "year": None, "month": None,
-             "since": None, "until": None, "attachments": False},
-             "since": None, "until": None, "source": None},
+             "since": None, "until": None, "attachments": False, "source": None},
         )  # fmt: skip
 
 
