@@ -1,0 +1,202 @@
+"""The deadline a notice sets, from its text and its own date (issue 15, part 3).
+
+`find_deadline(text, notice_date)` is pure (no Django, no database): the importer's worker
+processes and `Notice.render()` both call it through `deadline_of()`, so the two paths agree.
+
+A date counts only inside a deadline phrase: "报名截止：2025年3月1日", "截止日期为3月1日",
+"报名时间：3月1日至3月15日" (the end), "请于3月15日前提交", "于2025年3月15日（星期五）17:00前",
+"3月15日截止", "即日起至4月30日". Dates elsewhere (会议时间, 发布日期, 活动于3月1日举行) are
+not candidates. Precision over recall: when unsure it answers None, namely when
+
+- the phrases give different dates,
+- a date in a deadline phrase cannot exist (2月30日),
+- the deadline falls before the notice's own date or more than MAX_DAYS_AHEAD after it.
+
+A year left out is the notice's year; if that date is before the notice and the next year's
+is within NEXT_YEAR_DAYS (a December notice saying 1月10日前), the next year.
+
+Bounded time on hostile text: only the first SCAN_CHARS characters are read, every pattern
+is a fixed sequence of bounded pieces (no nested repetition), and at most MAX_MENTIONS dates
+are looked at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import NamedTuple
+
+SCAN_CHARS = 20_000
+MAX_MENTIONS = 200
+MAX_DAYS_AHEAD = 366
+NEXT_YEAR_DAYS = 183
+PHRASE_CHARS = 60
+
+# Full-width digits and colon read as ASCII; one character for one, so offsets stay.
+_WIDTH = str.maketrans("０１２３４５６７８９：", "0123456789:")
+_CN_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0, "○": 0, "Ｏ": 0}
+
+_SP = r"[ \t\u3000]{0,2}"
+_CN_YEAR = "[〇零○一二三四五六七八九]{4}"
+_CN_NUM = "[一二三四五六七八九十]{1,3}"
+# One date mention. Arabic: 2025年3月15日 / 3月15日 / 2025-03-15 / 2025.3.15 / 2025/3/15;
+# Chinese numerals: 二〇二五年三月十五日 / 三月十五日.
+_DATE = re.compile(
+    rf"(?<![\d.\-/])(?:(?P<y>\d{{4}}){_SP}年{_SP})?(?P<m>\d{{1,2}}){_SP}月{_SP}(?P<d>\d{{1,2}}){_SP}[日号]"
+    rf"|(?<![\d.\-/])(?P<iy>\d{{4}})(?P<sep>[-./])(?P<im>\d{{1,2}})(?P=sep)(?P<id>\d{{1,2}})(?![\d])"
+    rf"|(?:(?P<cy>{_CN_YEAR})年)?(?P<cm>{_CN_NUM})月(?P<cd>{_CN_NUM})[日号]"
+)
+# What may follow a date before its cue: a weekday, a time of day.
+_TAIL = re.compile(
+    rf"{_SP}(?:[（(](?:星期|周|礼拜)[一二三四五六日天][)）])?{_SP}"
+    rf"(?:(?:上午|中午|下午|晚上|晚)?{_SP}(?:\d{{1,2}}:\d{{2}}(?::\d{{2}})?|\d{{1,2}}[时点](?:\d{{1,2}}分|整|半)?))?{_SP}"
+)
+# After a date (and its tail): the date is the last day.
+_BEFORE_CUE = re.compile(r"(?:之前|以前|前(?!后|夕|往|来|进|述|面)|截止|为止)")
+# A range: "至" and its end (a full date, or a day of the same month).
+_RANGE_JOIN = re.compile(rf"{_SP}(?:至|到|—{{1,2}}|–|－|-|~|～){_SP}")
+_DAY_ONLY = re.compile(rf"(?P<d>\d{{1,2}}){_SP}[日号]")
+# Before a date: the text it ends (matched against the preceding few characters).
+_LABEL_CUE = re.compile(
+    r"(?:截止|截至)(?:日期|时间|期限)?(?:为|是|定为|到|至|:|：)?" + _SP + "$"
+)
+_UNTIL_CUE = re.compile(r"(?:即日起|即日开始|即日)(?:至|到|—|－|-|~|～)" + _SP + "$")
+_RANGE_CUE = re.compile(
+    r"(?:报名|申报|申请|提交|征集|征稿|投稿|受理|报送|预约|登记|推荐|选课|缴费)"
+    r"(?:工作)?(?:时间|日期|期限|时段)(?:为|是|定为|:|：|自|从|于)?" + _SP + "(?:自|从)?" + _SP + "$"
+)
+_CLAUSE_END = "。；;！!？?\n，,"
+_LABEL_CHARS = 12
+
+
+class Deadline(NamedTuple):
+    date: dt.date
+    label: str  # 报名截止, 提交截止 or 截止
+    phrase: str  # the words it came from
+
+
+class _Mention(NamedTuple):
+    start: int
+    end: int
+    year: int | None
+    month: int
+    day: int
+
+
+def _cn_number(text: str) -> int:
+    """一 .. 三十一 as a number (0 for a malformed one: it makes an impossible date)."""
+    if "十" not in text:
+        return _CN_DIGITS.get(text, 0) if len(text) == 1 else 0
+    tens, _, ones = text.partition("十")
+    if len(tens) > 1 or len(ones) > 1 or "十" in ones:
+        return 0
+    return (_CN_DIGITS.get(tens, 0) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
+
+
+def _mention(match: re.Match[str]) -> _Mention:
+    if match["m"]:
+        year = int(match["y"]) if match["y"] else None
+        return _Mention(match.start(), match.end(), year, int(match["m"]), int(match["d"]))
+    if match["im"]:
+        return _Mention(
+            match.start(), match.end(), int(match["iy"]), int(match["im"]), int(match["id"])
+        )
+    year = int("".join(str(_CN_DIGITS[c]) for c in match["cy"])) if match["cy"] else None
+    return _Mention(
+        match.start(), match.end(), year, _cn_number(match["cm"]), _cn_number(match["cd"])
+    )
+
+
+class _Unsure(Exception):
+    pass
+
+
+def _resolve(mention: _Mention, notice_date: dt.date, year: int | None = None) -> dt.date:
+    """The day a mention names, with the year inferred; _Unsure for an impossible one."""
+    given = mention.year or year
+    try:
+        if given:
+            return dt.date(given, mention.month, mention.day)
+        day = dt.date(notice_date.year, mention.month, mention.day)
+    except ValueError as exc:
+        raise _Unsure from exc
+    if day < notice_date:
+        try:
+            following = dt.date(notice_date.year + 1, mention.month, mention.day)
+        except ValueError as exc:  # 2月29日 of a year that has none
+            raise _Unsure from exc
+        if (following - notice_date).days <= NEXT_YEAR_DAYS:
+            return following
+    return day
+
+
+def _clause(text: str, start: int, end: int) -> tuple[int, int]:
+    """The sentence piece around text[start:end], at most PHRASE_CHARS long."""
+    left = max(text.rfind(c, max(0, start - PHRASE_CHARS), start) for c in _CLAUSE_END) + 1
+    left = max(left, start - PHRASE_CHARS // 2, 0)
+    limit = min(len(text), end + PHRASE_CHARS // 2)
+    right = min([i for c in _CLAUSE_END if (i := text.find(c, end, limit)) >= 0] or [limit])
+    return left, right
+
+
+def _label(clause: str) -> str:
+    if "报名" in clause:
+        return "报名截止"
+    if re.search("提交|报送|上报|递交|交至|交到|报至|申报|上交|寄送|送至|投稿|征稿", clause):
+        return "提交截止"
+    return "截止"
+
+
+def find_deadline(text: str, notice_date: dt.date) -> Deadline | None:
+    """The deadline `text` sets, or None when it sets none or the answer is unsure."""
+    text = text[:SCAN_CHARS]
+    scan = text.translate(_WIDTH)
+    found: list[tuple[dt.date, int, int]] = []  # (day, phrase start, phrase end)
+    try:
+        for count, match in enumerate(_DATE.finditer(scan)):
+            if count >= MAX_MENTIONS:
+                break
+            mention = _mention(match)
+            before = scan[max(0, mention.start - _LABEL_CHARS) : mention.start]
+            tail = _TAIL.match(scan, mention.end)
+            after = tail.end() if tail else mention.end
+            # A range "A至B": the end is the deadline when the range is a registration's.
+            join = _RANGE_JOIN.match(scan, after)
+            if join:
+                end_match = _DATE.match(scan, join.end()) or _DAY_ONLY.match(scan, join.end())
+                if end_match is not None and _RANGE_CUE.search(before):
+                    start_day = _resolve(mention, notice_date)
+                    if end_match.re is _DATE:
+                        end_mention = _mention(end_match)
+                    else:
+                        end_mention = _Mention(
+                            end_match.start(), end_match.end(), None, mention.month,
+                            int(end_match["d"]),
+                        )  # fmt: skip
+                    end_day = _resolve(end_mention, notice_date, start_day.year)
+                    if end_day < start_day and end_mention.year is None:
+                        end_day = _resolve(end_mention, notice_date, start_day.year + 1)
+                    if end_day < start_day:
+                        raise _Unsure
+                    found.append((end_day, mention.start - len(before), end_match.end()))
+                    continue
+            cue_before = _LABEL_CUE.search(before) or _UNTIL_CUE.search(before)
+            cue_after = _BEFORE_CUE.match(scan, after)
+            if cue_before or cue_after:
+                phrase_start = mention.start
+                if cue_before:
+                    phrase_start += cue_before.start() - len(before)
+                phrase_end = cue_after.end() if cue_after else mention.end
+                found.append((_resolve(mention, notice_date), phrase_start, phrase_end))
+    except _Unsure:
+        return None
+    days = {day for day, _, _ in found}
+    if len(days) != 1:
+        return None
+    day = days.pop()
+    if day < notice_date or (day - notice_date).days > MAX_DAYS_AHEAD:
+        return None
+    _, start, end = found[0]
+    left, right = _clause(text, start, end)
+    phrase = " ".join(text[left:right].split()).strip("，,、：: ")
+    return Deadline(day, _label(phrase), phrase)
