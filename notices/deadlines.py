@@ -42,7 +42,7 @@ _CN_NUM = "[一二三四五六七八九十]{1,3}"
 # One date mention. Arabic: 2025年3月15日 / 3月15日 / 2025-03-15 / 2025.3.15 / 2025/3/15;
 # Chinese numerals: 二〇二五年三月十五日 / 三月十五日.
 _DATE = re.compile(
-    rf"(?<![\d.\-/])(?:(?P<y>\d{{4}}){_SP}年{_SP})?(?P<m>\d{{1,2}}){_SP}月{_SP}(?P<d>\d{{1,2}}){_SP}[日号]"
+    rf"(?<!\d)(?:(?P<y>\d{{4}}){_SP}年{_SP})?(?P<m>\d{{1,2}}){_SP}月{_SP}(?P<d>\d{{1,2}}){_SP}[日号]"
     rf"|(?<![\d.\-/])(?P<iy>\d{{4}})(?P<sep>[-./])(?P<im>\d{{1,2}})(?P=sep)(?P<id>\d{{1,2}})(?![\d])"
     rf"|(?:(?P<cy>{_CN_YEAR})年)?(?P<cm>{_CN_NUM})月(?P<cd>{_CN_NUM})[日号]"
 )
@@ -58,8 +58,11 @@ _RANGE_JOIN = re.compile(rf"{_SP}(?:至|到|—{{1,2}}|–|－|-|~|～){_SP}")
 _DAY_ONLY = re.compile(rf"(?P<d>\d{{1,2}}){_SP}[日号]")
 # Before a date: the text it ends (matched against the preceding few characters).
 _LABEL_CUE = re.compile(
-    r"(?:截止|截至)(?:日期|时间|期限)?(?:为|是|定为|到|至|:|：)?" + _SP + "$"
+    r"(?P<what>报名|申报|申请|提交|投稿|征稿|报送|受理)?(?:截止|截至)(?P<kind>日期|时间|期限)?"
+    r"(?:为|是|定为|到|至|:|：)?" + _SP + "$"
 )
+# "截至3月1日，已有50人报名": a bare 截至 opening a clause that goes on is a count's cut-off.
+_TALLY_AFTER = re.compile(r"[，,]")
 _UNTIL_CUE = re.compile(r"(?:即日起|即日开始|即日)(?:至|到|—|－|-|~|～)" + _SP + "$")
 _RANGE_CUE = re.compile(
     r"(?:报名|申报|申请|提交|征集|征稿|投稿|受理|报送|预约|登记|推荐|选课|缴费)"
@@ -139,7 +142,8 @@ def _clause(text: str, start: int, end: int) -> tuple[int, int]:
     return left, right
 
 
-def _label(clause: str) -> str:
+def deadline_label(clause: str) -> str:
+    """What the banner calls the deadline a phrase sets."""
     if "报名" in clause:
         return "报名截止"
     if re.search("提交|报送|上报|递交|交至|交到|报至|申报|上交|寄送|送至|投稿|征稿", clause):
@@ -152,6 +156,8 @@ def find_deadline(text: str, notice_date: dt.date) -> Deadline | None:
     text = text[:SCAN_CHARS]
     scan = text.translate(_WIDTH)
     found: list[tuple[dt.date, int, int]] = []  # (day, phrase start, phrase end)
+    # A date with its year written out that falls before the notice is no deadline the
+    # notice sets ("1995年9月1日前出生", "截至2024年12月31日，共…"): left out, not unsure.
     try:
         for count, match in enumerate(_DATE.finditer(scan)):
             if count >= MAX_MENTIONS:
@@ -182,12 +188,23 @@ def find_deadline(text: str, notice_date: dt.date) -> Deadline | None:
                     continue
             cue_before = _LABEL_CUE.search(before) or _UNTIL_CUE.search(before)
             cue_after = _BEFORE_CUE.match(scan, after)
+            if (
+                cue_before
+                and not cue_after
+                and cue_before.re is _LABEL_CUE
+                and not (cue_before["what"] or cue_before["kind"])
+                and _TALLY_AFTER.match(scan, after)
+            ):
+                continue
             if cue_before or cue_after:
                 phrase_start = mention.start
                 if cue_before:
                     phrase_start += cue_before.start() - len(before)
                 phrase_end = cue_after.end() if cue_after else mention.end
-                found.append((_resolve(mention, notice_date), phrase_start, phrase_end))
+                day = _resolve(mention, notice_date)
+                if mention.year and day < notice_date:
+                    continue
+                found.append((day, phrase_start, phrase_end))
     except _Unsure:
         return None
     days = {day for day, _, _ in found}
@@ -199,4 +216,49 @@ def find_deadline(text: str, notice_date: dt.date) -> Deadline | None:
     _, start, end = found[0]
     left, right = _clause(text, start, end)
     phrase = " ".join(text[left:right].split()).strip("，,、：: ")
-    return Deadline(day, _label(phrase), phrase)
+    return Deadline(day, deadline_label(phrase), phrase)
+
+
+# A body's text is read from at most this much of its HTML (plain_text's cache holds the
+# whole HTML of ordinary notices, which the search index asks for too).
+HTML_CHARS = 200_000
+
+
+def notice_deadline(body_html: str, date: dt.datetime | None) -> tuple[dt.date | None, str]:
+    """(deadline, phrase) of a notice: what Notice.render() and the importer store."""
+    from django.utils import timezone  # this module stays importable without settings
+
+    from notices.rendering import plain_text
+
+    if date is None or not body_html:
+        return None, ""
+    local = timezone.localtime(date).date() if timezone.is_aware(date) else date.date()
+    found = find_deadline(plain_text(body_html[:HTML_CHARS]), local)
+    if found is None:
+        return None, ""
+    return found.date, found.phrase[:200]
+
+
+def today() -> dt.date:
+    """The site's date now (TIME_ZONE): what "已截止" and "还剩 N 天" count from, and a part of
+    every cache key of a page that shows them (tests replace it to move midnight)."""
+    from django.utils import timezone
+
+    return timezone.localdate()
+
+
+def start_of_today() -> dt.datetime:
+    """Midnight of today() in the site's time zone, aware."""
+    from django.utils import timezone
+
+    return timezone.make_aware(dt.datetime.combine(today(), dt.time()))
+
+
+class Status(NamedTuple):
+    state: str  # "past", "today" or "ahead"
+    days: int  # days left (0 today, negative once past)
+
+
+def status(deadline: dt.date) -> Status:
+    days = (deadline - today()).days
+    return Status("past" if days < 0 else "today" if days == 0 else "ahead", days)

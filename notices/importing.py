@@ -37,6 +37,7 @@ from taggit.models import Tag
 
 from notices import counts
 from notices.caching import bump_data_version
+from notices.deadlines import notice_deadline
 from notices.documents import (
     DOCUMENT_SUFFIXES,
     DocumentError,
@@ -70,6 +71,7 @@ NOTICE_FIELDS = (
     "title", "raw_title", "site", "domain", "date", "body", "body_html", "summary",
     "source_url", "extra", "source_path", "content_hash", "imported_at", "date_source",
     "updated", "slug", "front_matter", "source_format", "archive_root", "held_back_hash",
+    "deadline", "deadline_phrase",
 )  # fmt: skip
 
 
@@ -225,6 +227,8 @@ class Made(NamedTuple):
     summary: str
     index_text: IndexText | None
     addresses: list[str]
+    deadline: dt.date | None = None  # notices/deadlines.py, as Notice.render() finds it
+    deadline_phrase: str = ""
 
 
 class Same(NamedTuple):
@@ -287,7 +291,8 @@ def make_notice_parts(document: NoticeDocument, zone: dt.tzinfo, *, tokens: bool
     if tokens:  # index_text() reads the title and the HTML only
         text = index_text(Notice(title=document.title, body_html=rendered.html))
     addresses = addresses_of(document, document.category_paths, zone)
-    return Made(rendered.html, summary, text, addresses)
+    deadline, phrase = notice_deadline(rendered.html, document.date)
+    return Made(rendered.html, summary, text, addresses, deadline, phrase)
 
 
 def load_batch(
@@ -651,6 +656,8 @@ class _ImportRun:
             body=document.body,
             body_html=parts.body_html,
             summary=parts.summary,
+            deadline=parts.deadline,
+            deadline_phrase=parts.deadline_phrase,
             source_url=document.source_url,
             extra=document.extra,
             source_path=document.source_path,
@@ -904,18 +911,22 @@ def render_again(ids: list[int], *, chunk_size: int = 500) -> int:
     """Render these notices with the database at hand (post titles, old addresses); write and
     index the ones whose HTML or summary changed, and return how many did."""
     links = PostLinks()
-    fields = ("id", "date", "title", "body", "source_url", "extra", "body_html", "summary")
+    fields = ("id", "date", "title", "body", "source_url", "extra", "body_html", "summary",
+              "deadline", "deadline_phrase")  # fmt: skip
     changed_count = 0
     for start in range(0, len(ids), chunk_size):
         changed = []
         for notice in Notice.objects.filter(id__in=ids[start : start + chunk_size]).only(*fields):
-            before = (notice.body_html, notice.summary)
+            before = (notice.body_html, notice.summary, notice.deadline, notice.deadline_phrase)
             notice.render(resolve_post=links.title, resolve_link=links.link)
-            if (notice.body_html, notice.summary) != before:
+            after = (notice.body_html, notice.summary, notice.deadline, notice.deadline_phrase)
+            if after != before:
                 changed.append(notice)
         if changed:
             with transaction.atomic():
-                Notice.objects.bulk_update(changed, ["body_html", "summary"])
+                Notice.objects.bulk_update(
+                    changed, ["body_html", "summary", "deadline", "deadline_phrase"]
+                )
                 index_notices(changed)
             changed_count += len(changed)
     return changed_count

@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 from taggit.managers import TaggableManager
 from taggit.models import TaggedItemBase
 
+from notices.deadlines import deadline_label, notice_deadline
 from notices.rendering import (
     LinkResolver,
     PostResolver,
@@ -340,6 +341,12 @@ class Notice(models.Model):
     held_back_hash = models.CharField(
         _("held-back file hash"), max_length=64, null=True, blank=True, editable=False
     )
+    # The deadline the body sets and the words it came from (notices/deadlines.py, issue 15),
+    # derived like body_html; the (deadline, id) index below serves /deadlines/.
+    deadline = models.DateField(_("deadline"), null=True, blank=True, editable=False)
+    deadline_phrase = models.CharField(
+        _("deadline phrase"), max_length=200, blank=True, editable=False
+    )
 
     categories = models.ManyToManyField(
         Category, verbose_name=_("categories"), blank=True, related_name="notices"
@@ -353,7 +360,7 @@ class Notice(models.Model):
         verbose_name=_("notice version"),
         verbose_name_plural=_("notice versions"),
         bases=[NoticeVersionFields],
-        excluded_fields=["body_html", "summary", "held_back_hash"],
+        excluded_fields=["body_html", "summary", "held_back_hash", "deadline", "deadline_phrase"],
         history_change_reason_field=models.TextField(null=True),
         # Versions are looked up by notice and date; these indexes would only slow imports.
         no_db_index=["urlname", "site", "source_path", "slug"],
@@ -366,6 +373,7 @@ class Notice(models.Model):
         indexes = [
             models.Index(fields=["-date", "-id"], name="notice_date_id"),
             models.Index(fields=["site", "-date", "-id"], name="notice_site_date_id"),
+            models.Index(fields=["deadline", "id"], name="notice_deadline_id"),
         ]
 
     def __str__(self) -> str:
@@ -414,8 +422,14 @@ class Notice(models.Model):
         )
         self.body_html = rendered.html
         self.summary = summarize(rendered, self.extra or {})
+        self.deadline, self.deadline_phrase = notice_deadline(self.body_html, self.date)
         # Which rendering limit the body passed, for the importer's warning (issue 11).
         self.render_limit = render_limit(rendered.html)
+
+    @property
+    def deadline_label(self) -> str:
+        """报名截止, 提交截止 or 截止, from the phrase the deadline came from."""
+        return deadline_label(self.deadline_phrase) if self.deadline else ""
 
     @property
     def was_edited_since_import(self) -> bool:
