@@ -63,13 +63,16 @@ _LABEL_CUE = re.compile(
 )
 # "截至3月1日，已有50人报名": a bare 截至 opening a clause that goes on is a count's cut-off.
 _TALLY_AFTER = re.compile(r"[，,]")
-_UNTIL_CUE = re.compile(r"(?:即日起|即日开始|即日)(?:至|到|—|－|-|~|～)" + _SP + "$")
+_UNTIL_CUE = re.compile(
+    r"(?:(?:报名|申报|申请|征稿|征集|投稿|受理|活动报名)(?:时间|日期)?(?:为|:|：)?" + _SP + ")?"
+    r"(?:自|从)?(?:即日起|即日开始|即日)(?:至|到|—|－|-|~|～)" + _SP + "$"
+)
 _RANGE_CUE = re.compile(
     r"(?:报名|申报|申请|提交|征集|征稿|投稿|受理|报送|预约|登记|推荐|选课|缴费)"
     r"(?:工作)?(?:时间|日期|期限|时段)(?:为|是|定为|:|：|自|从|于)?" + _SP + "(?:自|从)?" + _SP + "$"
 )
 _CLAUSE_END = "。；;！!？?\n，,"
-_LABEL_CHARS = 12
+_LABEL_CHARS = 16
 
 
 class Deadline(NamedTuple):
@@ -135,7 +138,8 @@ def _resolve(mention: _Mention, notice_date: dt.date, year: int | None = None) -
 
 def _clause(text: str, start: int, end: int) -> tuple[int, int]:
     """The sentence piece around text[start:end], at most PHRASE_CHARS long."""
-    left = max(text.rfind(c, max(0, start - PHRASE_CHARS), start) for c in _CLAUSE_END) + 1
+    # A colon ends what comes before ("各学院："), not the phrase after it ("17:00").
+    left = max(text.rfind(c, max(0, start - PHRASE_CHARS), start) for c in _CLAUSE_END + "：:") + 1
     left = max(left, start - PHRASE_CHARS // 2, 0)
     limit = min(len(text), end + PHRASE_CHARS // 2)
     right = min([i for c in _CLAUSE_END if (i := text.find(c, end, limit)) >= 0] or [limit])
@@ -170,7 +174,8 @@ def find_deadline(text: str, notice_date: dt.date) -> Deadline | None:
             join = _RANGE_JOIN.match(scan, after)
             if join:
                 end_match = _DATE.match(scan, join.end()) or _DAY_ONLY.match(scan, join.end())
-                if end_match is not None and _RANGE_CUE.search(before):
+                range_cue = _RANGE_CUE.search(before) if end_match is not None else None
+                if range_cue:
                     start_day = _resolve(mention, notice_date)
                     if end_match.re is _DATE:
                         end_mention = _mention(end_match)
@@ -184,7 +189,8 @@ def find_deadline(text: str, notice_date: dt.date) -> Deadline | None:
                         end_day = _resolve(end_mention, notice_date, start_day.year + 1)
                     if end_day < start_day:
                         raise _Unsure
-                    found.append((end_day, mention.start - len(before), end_match.end()))
+                    cue_start = mention.start - len(before) + range_cue.start()
+                    found.append((end_day, cue_start, end_match.end()))
                     continue
             cue_before = _LABEL_CUE.search(before) or _UNTIL_CUE.search(before)
             cue_after = _BEFORE_CUE.match(scan, after)
