@@ -24,8 +24,8 @@ from django.views.defaults import bad_request as default_bad_request
 from django.views.defaults import page_not_found as default_page_not_found
 from django.views.defaults import server_error as default_server_error
 
-from notices.caching import response_key_parts, store_page, stored_page
 from notices import deadlines
+from notices.caching import response_key_parts, store_page, stored_page
 from notices.filters import LINK_PARAMS
 from notices.serializers import error_response, requested_format, wants_json_error
 

@@ -67,17 +67,23 @@ def _deadline_sentence(
     when = _maybe_year(rng, day, published)
     match form:
         case "label":
-            label = generator._pick(rng, ("报名截止", "截止日期", "截止时间", "申报截止日期", "报名截止时间"))
+            label = generator._pick(
+                rng, ("报名截止", "截止日期", "截止时间", "申报截止日期", "报名截止时间")
+            )
             colon = generator._pick(rng, ("：", "为", "："))
             return f"{label}{colon}{when}。"
         case "range":
-            what = generator._pick(rng, ("报名时间", "申报时间", "网上报名时间", "申请时间", "受理时间"))
+            what = generator._pick(
+                rng, ("报名时间", "申报时间", "网上报名时间", "申请时间", "受理时间")
+            )
             joiner = generator._pick(rng, ("至", "至", "—", "-", "到"))
             first = _maybe_year(rng, start, published)
             last = f"{day.day}日" if start.month == day.month and rng.random() < 0.3 else _md(day)
             if day.year != start.year:
                 last = _ymd(day)
-            return f"{what}{generator._pick(rng, ('：', '为'))}{first}{joiner}{last}，逾期不予受理。"
+            return (
+                f"{what}{generator._pick(rng, ('：', '为'))}{first}{joiner}{last}，逾期不予受理。"
+            )
         case "before":
             who = generator._pick(rng, ("请各单位", "请", "各学院须", "请申请人", "各单位务必"))
             verb = generator._pick(rng, ("提交", "报送", "上报", "发送至"))
@@ -123,7 +129,8 @@ def _distractors(rng: random.Random, published: datetime, place: str) -> list[st
         f"上一轮工作已于{_md(past)}完成。",
         f"考试时间：{_md(day)}9:00—11:30。",
         f"发布日期：{_ymd(published.date())}。",
-        f"截至{_md(published.date() - timedelta(days=rng.randint(0, 5)))}，已有{rng.randint(20, 300)}人报名。",
+        f"截至{_md(published.date() - timedelta(days=rng.randint(0, 5)))}，"
+        f"已有{rng.randint(20, 300)}人报名。",
         "请于会前10分钟到场，[离校前|放假前]关好门窗。",
     ]
     chosen = rng.sample(options, rng.randint(0, 3))

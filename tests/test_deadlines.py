@@ -27,6 +27,7 @@ from notices.importing import import_archive
 from notices.models import DataVersion, Notice
 from sample.deadlines import labelled_notice
 from tests.helpers import SHANGHAI, make_notice, parse_html, write_document
+from tests.test_api import assert_matches, response_schema
 
 CASES = tomllib.loads(
     (Path(__file__).parent / "data" / "deadline_cases.toml").read_text(encoding="utf-8")
@@ -170,8 +171,12 @@ class StoredDeadlineTests(TestCase):
         url = reverse("admin:notices_notice_change", args=[notice.id])
         form = self.client.get(url).context["adminform"].form
         data = {name: form[name].value() or "" for name in form.fields}
-        data.update(body="请于1月28日前提交申请表。\n", date_0="2021-01-15", date_1="09:30:00",
-                    categories=[])
+        data.update(
+            body="请于1月28日前提交申请表。\n",
+            date_0="2021-01-15",
+            date_1="09:30:00",
+            categories=[],
+        )
         response = self.client.post(url, data)
         errors = response.context and response.context["adminform"].form.errors
         self.assertEqual(response.status_code, 302, errors)
@@ -242,6 +247,7 @@ class BannerTests(TestCase):
             data["deadline"],
             {"date": "2021-01-20", "label": "报名截止", "phrase": "报名截止：2021年1月20日"},
         )
+        assert_matches(data, response_schema("/notices/{urlname}/"))
         other = make_notice(urlname="plain", body="会议时间：1月20日。")
         self.assertIsNone(self.client.get(other.get_absolute_url(), {"format": "json"}).json()
                           ["deadline"])  # fmt: skip
@@ -313,7 +319,7 @@ class DeadlineListTests(TestCase):
         self.assertEqual(titles, ["通知today", "通知soon", "通知later"])
         self.assertContains(response, "今天截止")
         self.assertContains(response, "还剩 7 天")
-        self.assertContains(response, "<h1 class=\"page-title\">即将截止</h1>", html=True)
+        self.assertContains(response, '<h1 class="page-title">即将截止</h1>', html=True)
 
     def test_the_header_links_it(self) -> None:
         response = self.client.get(reverse("notices:list"))
@@ -328,6 +334,7 @@ class DeadlineListTests(TestCase):
         self.assertEqual([r["urlname"] for r in data["results"]], ["today", "soon", "later"])
         self.assertEqual(data["results"][1]["deadline"]["date"], "2021-01-25")
         self.assertEqual(data["results"][1]["deadline"]["label"], "报名截止")
+        assert_matches(data, response_schema("/deadlines/"))
 
     def test_the_atom_feed_in_the_same_order(self) -> None:
         with today_is(dt.date(2021, 1, 18)):
@@ -358,4 +365,3 @@ class DeadlineListTests(TestCase):
             plan = upcoming_deadlines()[:20].explain()
         self.assertIn("notice_deadline_id", plan)
         self.assertNotIn("TEMP B-TREE", plan)
-
