@@ -44,19 +44,22 @@ def main() -> None:
     parser.add_argument("--corpus", nargs="*", type=Path, default=[])
     parser.add_argument("--sample", type=int, default=20, help="corpus deadlines to print")
     args = parser.parse_args()
+    for root in args.corpus:
+        if not root.is_dir():
+            parser.error(f"{root}: no such folder")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
-    from notices.deadlines import find_deadline, notice_deadline
+    from notices.deadlines import find_deadline, html_text, notice_deadline
     from notices.documents import parse_bytes
-    from notices.rendering import plain_text, render_notice
+    from notices.rendering import render_notice
     from sample.deadlines import labelled_notice
 
     rows, by_form, started = [], {}, time.perf_counter()
     for index in range(args.count):
         notice = labelled_notice(index, seed=args.seed)
-        text = plain_text(render_notice(notice.body, "").html)
+        text = html_text(render_notice(notice.body, "").html)
         found = find_deadline(text, notice.published.date())
         pair = (notice.deadline, found.date if found else None)
         rows.append(pair)
@@ -69,6 +72,30 @@ def main() -> None:
     for form, pairs in sorted(by_form.items()):
         p, r, s, w = score(pairs)
         print(f"    {form:8} {len(pairs):5} notices  precision {p:.3f} ({s} shown)  recall {r:.3f}")
+
+    # The main generator's notices (the shipped archive's kind): their phrases say "{deadline}"
+    # and "报名时间为{date1}至{date2}", both the generator's date2; read it back from its rng.
+    from sample import generator
+
+    shown = right = 0
+    for index in range(args.count):
+        key = f"{args.seed}:{index}"
+        rng = random.Random(key)
+        site = generator._pick(rng, generator.SITES)
+        topic = generator.TOPICS[generator._pick(rng, site.topics)]
+        published = generator._publication_time(rng, topic)
+        expected = generator._context(rng, site, topic, published)["deadline"]
+        _, text = generator.generate_document(index, seed=args.seed)
+        body = text.split("\n---\n", 1)[1]
+        found = find_deadline(html_text(render_notice(body, "").html), published.date())
+        if found:
+            shown += 1
+            right += f"{found.date.month}月{found.date.day}日" == expected
+    print(f"generator's notices ({args.count}, sample/generator.py, answer = its date2):")
+    print(
+        f"  {shown} get a deadline; {right} of them are the generator's date2"
+        f" (precision {right / shown if shown else 1:.3f})"
+    )
 
     cases = tomllib.loads(CASES.read_text(encoding="utf-8"))["case"]
     pairs = []

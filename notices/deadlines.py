@@ -53,6 +53,12 @@ _TAIL = re.compile(
 )
 # After a date (and its tail): the date is the last day.
 _BEFORE_CUE = re.compile(r"(?:之前|以前|前(?!后|夕|往|来|进|述|面)|截止|为止)")
+# "X前" sets a deadline only in a clause that asks for something ("请于3月15日前提交"), not
+# in one that tells ("捐款发生在5月12日之前", "如果疫情不能在2月3日之前好转"): measured
+# on the corpus, where every "前" without such a word was a story's date.
+_ASKING = re.compile(
+    r"请|须|需|应|务必|必须|要求|报名|提交|报送|上报|递交|申报|申请|登记|交至|交到|寄送|缴|投稿|截止"
+)
 # A range: "至" and its end (a full date, or a day of the same month).
 _RANGE_JOIN = re.compile(rf"{_SP}(?:至|到|—{{1,2}}|–|－|-|~|～){_SP}")
 _DAY_ONLY = re.compile(rf"(?P<d>\d{{1,2}}){_SP}[日号]")
@@ -206,6 +212,10 @@ def find_deadline(text: str, notice_date: dt.date) -> Deadline | None:
                 and _TALLY_AFTER.match(scan, after)
             ):
                 continue
+            if cue_after and not cue_before and cue_after.group().endswith("前"):
+                left, right = _clause(scan, mention.start, cue_after.end())
+                if not _ASKING.search(scan, left, right):
+                    continue
             if cue_before or cue_after:
                 phrase_start = mention.start
                 if cue_before:
@@ -229,21 +239,29 @@ def find_deadline(text: str, notice_date: dt.date) -> Deadline | None:
     return Deadline(day, deadline_label(phrase), phrase)
 
 
-# A body's text is read from at most this much of its HTML (plain_text's cache holds the
-# whole HTML of ordinary notices, which the search index asks for too).
+# A body's text is read from at most this much of its HTML.
 HTML_CHARS = 200_000
+# The text of sanitised HTML with each block on its own line: a heading ("三、时间安排") or an
+# address ("各学院：") is not part of the phrase under it, and no phrase runs across blocks.
+_BLOCK_END = re.compile(r"</(?:p|li|h[1-6]|div|blockquote|dd|dt|td|th|tr|pre)>|<br\s*/?>", re.I)
+_TAG = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+
+
+def html_text(html: str) -> str:
+    from html import unescape
+
+    return _SPACES.sub(" ", unescape(_TAG.sub("", _BLOCK_END.sub("\n", html))))
 
 
 def notice_deadline(body_html: str, date: dt.datetime | None) -> tuple[dt.date | None, str]:
     """(deadline, phrase) of a notice: what Notice.render() and the importer store."""
     from django.utils import timezone  # this module stays importable without settings
 
-    from notices.rendering import plain_text
-
     if date is None or not body_html:
         return None, ""
     local = timezone.localtime(date).date() if timezone.is_aware(date) else date.date()
-    found = find_deadline(plain_text(body_html[:HTML_CHARS]), local)
+    found = find_deadline(html_text(body_html[:HTML_CHARS]), local)
     if found is None:
         return None, ""
     return found.date, found.phrase[:200]
