@@ -70,9 +70,11 @@ class DeadlineBrowserTests(ChromiumTestCase):
 
                     page.goto(self.live_server_url + "/deadlines/")
                     items = self.check(page, ".notice-item .deadline", width)
-                    self.assertEqual(
-                        [item["text"] for item in items],
-                        ["报名截止：2021年1月20日，还剩 1 天", "报名截止：2021年1月29日，还剩 10 天",
-                         "提交截止：2021年2月3日，还剩 15 天", "提交截止：2021年3月31日，还剩 71 天"],
-                    )  # fmt: skip
+                    expected = [
+                        "报名截止：2021年1月20日，还剩 1 天",
+                        "报名截止：2021年1月29日，还剩 10 天",
+                        "提交截止：2021年2月3日，还剩 15 天",
+                        "提交截止：2021年3月31日，还剩 71 天",
+                    ]
+                    self.assertEqual([item["text"] for item in items], expected)
                     self.screenshot(page, f"deadline-list-{width}")
