@@ -357,6 +357,17 @@ class DeadlineListTests(TestCase):
             [f"p{index}" for index in range(17, 25)],
         )
 
+    def test_odd_pages_and_csv(self) -> None:
+        with today_is(dt.date(2021, 1, 18)):
+            for page in ("abc", "999", "-1", "0"):
+                with self.subTest(page=page):
+                    response = self.client.get(reverse("notices:deadlines"), {"page": page})
+                    self.assertEqual(response.status_code, 200)
+                    self.assertContains(response, "通知today" if page != "999" else "通知later")
+            csv = self.client.get(reverse("notices:deadlines"), {"format": "csv", "all": "1"})
+            rows = b"".join(csv.streaming_content).decode().splitlines()
+        self.assertEqual([row.split(",")[0] for row in rows[1:]], ["today", "soon", "later"])
+
     def test_the_query_reads_the_deadline_index(self) -> None:
         from notices.views import upcoming_deadlines
 
