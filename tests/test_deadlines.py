@@ -182,6 +182,8 @@ class StoredDeadlineTests(TestCase):
         self.assertEqual(response.status_code, 302, errors)
         notice.refresh_from_db()
         self.assertEqual(notice.deadline, dt.date(2021, 1, 28))
+        page = self.client.get(url)  # shown to the editor, read-only
+        self.assertContains(page, '<div class="readonly">请于1月28日前提交申请表</div>', html=True)
         data.update(body="会议时间：1月28日。\n")
         self.client.post(url, data)
         notice.refresh_from_db()
