@@ -19,8 +19,9 @@ MEASURE = """selector => [...document.querySelectorAll(selector)].map(el => {
   const box = el.getBoundingClientRect();
   const style = getComputedStyle(el);
   const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.2;
+  const inner = el.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
   return {left: box.left, right: box.right, width: box.width, height: box.height,
-          fontSize: parseFloat(style.fontSize), lines: Math.round(box.height / line),
+          fontSize: parseFloat(style.fontSize), lines: Math.round(inner / line),
           text: el.textContent.trim()};
 })"""
 
@@ -78,3 +79,26 @@ class DeadlineBrowserTests(ChromiumTestCase):
                     ]
                     self.assertEqual([item["text"] for item in items], expected)
                     self.screenshot(page, f"deadline-list-{width}")
+
+    def test_english_fits_too(self) -> None:
+        with today_is(dt.date(2021, 1, 19)):
+            for width in (1280, 375):
+                with self.subTest(width=width):
+                    context, page = self.open_page(width)
+                    context.add_cookies([{"name": "django_language", "value": "en",
+                                          "url": self.live_server_url}])  # fmt: skip
+                    page.goto(self.live_server_url + self.notice.get_absolute_url())
+                    (banner,) = self.check(page, ".deadline-banner", width)
+                    self.assertEqual(
+                        banner["text"], "Registration closes: Jan. 29, 2021, 10 days left"
+                    )
+                    page.goto(self.live_server_url + "/deadlines/")
+                    self.check(page, ".notice-item .deadline", width)
+                    # Every section of the header menu on the screen, none scrolled out of it.
+                    hidden = page.evaluate(
+                        "[...document.querySelectorAll('.site-nav a')]"
+                        ".filter(a => a.getBoundingClientRect().right > innerWidth)"
+                        ".map(a => a.textContent)"
+                    )
+                    self.assertEqual(hidden, [])
+                    self.screenshot(page, f"deadline-list-{width}-en")
