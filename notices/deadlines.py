@@ -1,7 +1,8 @@
 """The deadline a notice sets, from its text and its own date (issue 15, part 3).
 
 `find_deadline(text, notice_date)` is pure (no Django, no database): the importer's worker
-processes and `Notice.render()` both call it through `deadline_of()`, so the two paths agree.
+processes (`make_notice_parts`) and `Notice.render()` both call it through
+`notice_deadline(body_html, date)`, so the two paths agree.
 
 A date counts only inside a deadline phrase: "报名截止：2025年3月1日", "截止日期为3月1日",
 "报名时间：3月1日至3月15日" (the end), "请于3月15日前提交", "于2025年3月15日（星期五）17:00前",
@@ -11,6 +12,11 @@ not candidates. Precision over recall: when unsure it answers None, namely when
 - the phrases give different dates,
 - a date in a deadline phrase cannot exist (2月30日),
 - the deadline falls before the notice's own date or more than MAX_DAYS_AHEAD after it.
+
+Not candidates either: a "X前" in a clause that asks for nothing ("捐款发生在5月12日之前",
+"如果疫情不能在2月3日之前好转": every such find on the real corpus was a story's date), a bare
+"截至X，" opening a count ("截至3月1日，已有50人报名"), and a date with its year written out
+that is before the notice ("1995年9月1日前出生").
 
 A year left out is the notice's year; if that date is before the notice and the next year's
 is within NEXT_YEAR_DAYS (a December notice saying 1月10日前), the next year.
@@ -200,8 +206,6 @@ def find_deadline(text: str, notice_date: dt.date) -> Deadline | None:
     # str.translate walks every character in Python: only for a text that needs it.
     scan = text.translate(_WIDTH) if _WIDE.search(text) else text
     found: list[tuple[dt.date, int, int]] = []  # (day, phrase start, phrase end)
-    # A date with its year written out that falls before the notice is no deadline the
-    # notice sets ("1995年9月1日前出生", "截至2024年12月31日，共…"): left out, not unsure.
     try:
         for count, match in enumerate(_dates(scan)):
             if count >= MAX_MENTIONS:
@@ -253,7 +257,7 @@ def find_deadline(text: str, notice_date: dt.date) -> Deadline | None:
                 phrase_end = cue_after.end() if cue_after else mention.end
                 day = _resolve(mention, notice_date)
                 if mention.year and day < notice_date:
-                    continue
+                    continue  # a bygone date with its year: no deadline of this notice
                 found.append((day, phrase_start, phrase_end))
     except _Unsure:
         return None
@@ -279,6 +283,7 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 
 
 def html_text(html: str) -> str:
+    """The visible text of sanitised HTML, a line per block."""
     from html import unescape
 
     return _SPACES.sub(" ", unescape(_TAG.sub("", _BLOCK_END.sub("\n", html))))
