@@ -258,7 +258,8 @@ class NoticeAdmin(NoticeHistoryAdmin):  # versions, restore, state, diff (notice
         "edited_at",
         "extra",
     )
-    readonly_fields = ("body_preview", *import_fields)
+    # What the body's deadline was read as (notices/deadlines.py): found again on each save.
+    readonly_fields = ("body_preview", "deadline", "deadline_phrase", *import_fields)
     fieldsets = (
         (
             None,
@@ -272,6 +273,8 @@ class NoticeAdmin(NoticeHistoryAdmin):  # versions, restore, state, diff (notice
                     "source_url",
                     "body",
                     "body_preview",
+                    "deadline",
+                    "deadline_phrase",
                 )
             },
         ),

@@ -186,14 +186,19 @@ def response_key_parts(request: HttpRequest, reads: Iterable[str]) -> list[str]:
 
 
 def cached_response(
-    request: HttpRequest, respond: Callable[[], HttpResponse], *, reads: Iterable[str]
+    request: HttpRequest,
+    respond: Callable[[], HttpResponse],
+    *,
+    reads: Iterable[str],
+    extra: Iterable[Any] = (),
 ) -> HttpResponse:
     """respond(), or the bytes it gave for this URL (its `reads` parameters) and language in
-    this data version. The page must ignore every other parameter.
+    this data version (and `extra`, what else it depends on: today's date for deadlines).
+    The page must ignore every other parameter.
 
     Only for pages that are the same for every reader (feeds: no session, no CSRF token).
     """
-    parts = response_key_parts(request, reads)
+    parts = [*response_key_parts(request, reads), *extra]
     stored = cache.get(cache_key("response", parts, request_version(request)))
     if stored is None:
         response = respond()

@@ -15,9 +15,11 @@ from django.db.models.functions import Length
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+from notices import deadlines
 from notices.caching import cached, cached_response, request_version
 from notices.filters import (
     CARRIED_PARAMS,
@@ -28,6 +30,7 @@ from notices.filters import (
 )
 from notices.models import Notice
 from notices.search import parse_query, search_notices
+from notices.templatetags.deadlines import LABELS
 from notices.templatetags.notices import url_host
 
 FEED_LENGTH = 30
@@ -218,3 +221,37 @@ class SearchAtomFeed(SearchRssFeed):
 
     def subtitle(self, obj: dict[str, Any]) -> str:
         return self.description(obj)
+
+
+class DeadlineAtomFeed(NoticeAtomFeed):
+    """即将截止: the notices whose deadline is today or ahead, soonest first (issue 15). Each
+    entry opens with its deadline; the feed's bytes are kept per data version and day."""
+
+    def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        respond = Feed.__call__
+        return cached_response(
+            request,
+            lambda: respond(self, request, *args, **kwargs),
+            reads=(),
+            extra=[deadlines.today()],
+        )
+
+    def get_object(self, request: HttpRequest, **kwargs: str) -> dict[str, Any]:
+        return {"title": _("Deadlines"), "link": reverse("notices:deadlines")}
+
+    def description(self, obj: dict[str, Any]) -> str:
+        return _("Notices whose deadline is today or ahead, soonest first.")
+
+    def items(self, obj: dict[str, Any]):
+        from notices.views import upcoming_deadlines  # views import this module
+
+        return bounded_entries(upcoming_deadlines())
+
+    def item_description(self, notice: Notice) -> str:
+        line = format_html(
+            "<p><strong>{}</strong></p>",
+            _("%(label)s: %(date)s")
+            % {"label": LABELS.get(notice.deadline_label, LABELS["截止"]),
+               "date": date_format(notice.deadline, "DATE_FORMAT")},
+        )  # fmt: skip
+        return line + super().item_description(notice)

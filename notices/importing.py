@@ -37,6 +37,7 @@ from taggit.models import Tag
 
 from notices import attachments, counts
 from notices.caching import bump_data_version
+from notices.deadlines import notice_deadline
 from notices.documents import (
     DOCUMENT_SUFFIXES,
     DocumentError,
@@ -71,6 +72,7 @@ NOTICE_FIELDS = (
     "source_url", "extra", "source_path", "content_hash", "imported_at", "date_source",
     "updated", "slug", "front_matter", "source_format", "archive_root", "held_back_hash",
     "attachments", "has_attachments",
+    "deadline", "deadline_phrase",
 )  # fmt: skip
 
 
@@ -227,6 +229,8 @@ class Made(NamedTuple):
     index_text: IndexText | None
     addresses: list[str]
     attachments: list[dict[str, str]]
+    deadline: dt.date | None = None  # notices/deadlines.py, as Notice.render() finds it
+    deadline_phrase: str = ""
 
 
 class Same(NamedTuple):
@@ -290,7 +294,8 @@ def make_notice_parts(document: NoticeDocument, zone: dt.tzinfo, *, tokens: bool
     if tokens:  # index_text() reads the title, the HTML and the attachments only
         text = index_text(Notice(title=document.title, body_html=rendered.html, attachments=found))
     addresses = addresses_of(document, document.category_paths, zone)
-    return Made(rendered.html, summary, text, addresses, found)
+    deadline, phrase = notice_deadline(rendered.html, document.date)
+    return Made(rendered.html, summary, text, addresses, found, deadline, phrase)
 
 
 def load_batch(
@@ -656,6 +661,8 @@ class _ImportRun:
             summary=parts.summary,
             attachments=parts.attachments,
             has_attachments=bool(parts.attachments),
+            deadline=parts.deadline,
+            deadline_phrase=parts.deadline_phrase,
             source_url=document.source_url,
             extra=document.extra,
             source_path=document.source_path,
@@ -909,7 +916,9 @@ def render_again(ids: list[int], *, chunk_size: int = 500) -> int:
     """Render these notices with the database at hand (post titles, old addresses); write and
     index the ones whose HTML, summary or attachments changed, and return how many did."""
     links = PostLinks()
-    derived = ("body_html", "summary", "attachments", "has_attachments")
+    derived = (
+        "body_html", "summary", "attachments", "has_attachments", "deadline", "deadline_phrase",
+    )  # fmt: skip
     fields = ("id", "date", "title", "body", "source_url", "extra", *derived)
     changed_count = 0
     for start in range(0, len(ids), chunk_size):

@@ -24,6 +24,7 @@ from django.views.defaults import bad_request as default_bad_request
 from django.views.defaults import page_not_found as default_page_not_found
 from django.views.defaults import server_error as default_server_error
 
+from notices import deadlines
 from notices.caching import response_key_parts, store_page, stored_page
 from notices.filters import LINK_PARAMS
 from notices.serializers import error_response, requested_format, wants_json_error
@@ -120,7 +121,7 @@ class PageCacheMiddleware:
     it off.
     """
 
-    VIEWS = frozenset({"notices:list", "notices:detail"})
+    VIEWS = frozenset({"notices:list", "notices:detail", "notices:deadlines"})
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -145,7 +146,9 @@ class PageCacheMiddleware:
             or requested_format(request) != "html"
         ):
             return None
-        parts = response_key_parts(request, (*LINK_PARAMS, "highlight"))
+        # With today's date: a deadline's "还剩 N 天" and the list of deadlines change at
+        # midnight without a write (issue 15).
+        parts = [*response_key_parts(request, (*LINK_PARAMS, "highlight")), str(deadlines.today())]
         response = stored_page(request, parts)
         if response is None:
             request._page_cache_parts = parts  # made by the view: __call__ keeps it

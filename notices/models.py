@@ -17,6 +17,7 @@ from taggit.managers import TaggableManager
 from taggit.models import TaggedItemBase
 
 from notices import attachments as attachment_links
+from notices.deadlines import deadline_label, notice_deadline
 from notices.rendering import (
     LinkResolver,
     PostResolver,
@@ -348,6 +349,12 @@ class Notice(models.Model):
     # is what the 有附件 filter and the stored counts read.
     attachments = models.JSONField(_("attachments"), default=list, blank=True, editable=False)
     has_attachments = models.BooleanField(_("has attachments"), default=False, editable=False)
+    # The deadline the body sets and the words it came from (notices/deadlines.py, issue 15),
+    # derived like body_html; the (deadline, id) index below serves /deadlines/.
+    deadline = models.DateField(_("deadline"), null=True, blank=True, editable=False)
+    deadline_phrase = models.CharField(
+        _("deadline phrase"), max_length=200, blank=True, editable=False
+    )
 
     categories = models.ManyToManyField(
         Category, verbose_name=_("categories"), blank=True, related_name="notices"
@@ -367,6 +374,8 @@ class Notice(models.Model):
             "held_back_hash",
             "attachments",
             "has_attachments",
+            "deadline",
+            "deadline_phrase",
         ],
         history_change_reason_field=models.TextField(null=True),
         # Versions are looked up by notice and date; these indexes would only slow imports.
@@ -384,6 +393,7 @@ class Notice(models.Model):
             models.Index(
                 fields=["has_attachments", "-date", "-id"], name="notice_attachments_date_id"
             ),
+            models.Index(fields=["deadline", "id"], name="notice_deadline_id"),
         ]
 
     def __str__(self) -> str:
@@ -434,12 +444,16 @@ class Notice(models.Model):
         self.summary = summarize(rendered, self.extra or {})
         self.attachments = attachment_links.derive(rendered.html, self.source_url)
         self.has_attachments = bool(self.attachments)
+        self.deadline, self.deadline_phrase = notice_deadline(self.body_html, self.date)
         # Which rendering limit the body passed, for the importer's warning (issue 11).
         self.render_limit = render_limit(rendered.html)
 
     @property
     def attachment_list(self) -> list[attachment_links.Attachment]:
         return attachment_links.from_json(self.attachments)
+    def deadline_label(self) -> str:
+        """报名截止, 提交截止 or 截止, from the phrase the deadline came from."""
+        return deadline_label(self.deadline_phrase) if self.deadline else ""
 
     @property
     def was_edited_since_import(self) -> bool:

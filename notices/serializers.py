@@ -110,6 +110,9 @@ def notice_json(request: HttpRequest, notice: Notice) -> dict[str, Any]:
         "source_url": notice.source_url,
         "summary": notice.summary,
         "has_attachments": notice.has_attachments,
+        # The deadline the body sets (notices/deadlines.py, issue 15), or null.
+        "deadline": {"date": notice.deadline.isoformat(), "label": notice.deadline_label,
+                     "phrase": notice.deadline_phrase} if notice.deadline else None,
         "categories": [
             {"name": c.name, "label": c.label, "full_name": c.full_name, "path": c.path,
              "url": request.build_absolute_uri(c.get_absolute_url())}

@@ -33,6 +33,7 @@ from django.views.decorators.http import condition, require_safe
 from taggit.models import Tag
 
 from notices import counts as stored_counts
+from notices import deadlines
 from notices.caching import cached, queryset_key, request_version
 from notices.filters import (
     DROPPED_PARAMS,
@@ -481,11 +482,14 @@ def archive_index(request: HttpRequest) -> HttpResponse:
 def _detail_etag(request: HttpRequest, urlname: str) -> str:
     # The JSON is another representation of the same URL: its own tag (issue 12).
     kind = "-json" if wants_json(request) else ""
-    return f"{request_version(request).token}-{get_language()}{kind}"
+    # Today's date too: the deadline banner's "还剩 N 天" changes at midnight (issue 15).
+    return f"{request_version(request).token}-{get_language()}-{deadlines.today()}{kind}"
 
 
 def _detail_last_modified(request: HttpRequest, urlname: str) -> dt.datetime:
-    return request_version(request).changed_at
+    # Not before today's midnight: an If-Modified-Since from yesterday must not get a 304
+    # of yesterday's deadline banner.
+    return max(request_version(request).changed_at, deadlines.start_of_today())
 
 
 @require_safe
@@ -509,7 +513,7 @@ def notice_detail(request: HttpRequest, urlname: str) -> HttpResponse:
 
     if highlight_text or len(notice.body_html) > DETAIL_CACHE_MAX_CHARS:
         return _detail_response(request, notice, parts())
-    key = [notice.pk, get_language(), canonical_url]
+    key = [notice.pk, get_language(), canonical_url, deadlines.today()]
     return _detail_response(request, notice, cached("detail", key, parts, request=request))
 
 
@@ -790,6 +794,41 @@ def _neighbours_and_related(notice: Notice, links: NoticeLinks) -> Around:
         older=next(iter(by_part.get("older", [])), None),
         newer=next(iter(by_part.get("newer", [])), None),
         related=related[:RELATED_COUNT],
+    )
+
+
+# --- Deadlines -----------------------------------------------------------------
+
+
+def upcoming_deadlines() -> NoticeQuerySet:
+    """Published notices whose deadline is today or later, soonest first: a range of the
+    (deadline, id) index (issue 15)."""
+    return (
+        Notice.objects.published()
+        .filter(deadline__gte=deadlines.today())
+        .order_by("deadline", "id")
+    )
+
+
+@require_safe
+def deadline_list(request: HttpRequest) -> HttpResponse:
+    """即将截止: notices whose deadline is today or ahead, soonest first (issue 15)."""
+    notices = upcoming_deadlines()
+    page = paginate_notices(request, notices.for_list(), settings.NOTICES_PAGE_SIZE, orphans=3)
+    if requested_format(request) == "csv":
+        return csv_response(request, "deadlines", page, notices.values_list("id", flat=True))
+    if wants_json(request):
+        return json_response(page_json(request, page, NoticeFilters.from_params(QueryDict()), {}))
+    return render(
+        request,
+        "notices/deadline_list.html",
+        {
+            "page": page,
+            "today": deadlines.today(),
+            "cache_version": request_version(request).token,
+            "json_url": format_url(request, "json"),
+            "feed_atom": reverse("notices:deadlines-atom"),
+        },
     )
 
 

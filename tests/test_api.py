@@ -141,6 +141,7 @@ class SchemaTests(ApiTestCase):
             "archive-month": "/archive/{year}/{month}/", "search": "/search/",
             "detail": "/notices/{urlname}/", "categories": "/categories/", "tags": "/tags/",
             "sites": "/sites/", "archive": "/archive/", "facet": "/facets/{facet}/",
+            "deadlines": "/deadlines/",
         }  # fmt: skip
         # Feeds, redirects and files for robots and browsers answer no JSON.
         other = {name for name in _route_names() if name.endswith(("-atom", "-rss"))} | {

@@ -52,6 +52,8 @@ URL_TEMPLATES = {
     "favicon": "/favicon.ico",
     "facet": "/facets/{}/",
     "openapi": "/api/openapi.yaml",
+    "deadlines": "/deadlines/",
+    "deadlines-atom": "/deadlines/atom.xml",
 }
 LIST_PARAMS = (
     "year", "month", "since", "until", "page", "tag", "category", "site", "q", "sort",

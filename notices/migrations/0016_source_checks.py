@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notices', '0014_attachments'),
+        ('notices', '0015_deadlines'),
     ]
 
     operations = [
