@@ -451,6 +451,8 @@ class Notice(models.Model):
     @property
     def attachment_list(self) -> list[attachment_links.Attachment]:
         return attachment_links.from_json(self.attachments)
+
+    @property
     def deadline_label(self) -> str:
         """报名截止, 提交截止 or 截止, from the phrase the deadline came from."""
         return deadline_label(self.deadline_phrase) if self.deadline else ""
