@@ -69,6 +69,7 @@ from notices.search import (
     ParsedQuery,
     highlight,
     highlight_html,
+    matched_notices,
     parse_query,
     search_notices,
     snippet,
@@ -173,7 +174,7 @@ def render_notice_list(
     facets = cached(
         "facets",
         [queryset_key(notices), filters.query(), get_language()],
-        lambda: facet_counts(notices, filters, listed=True),
+        lambda: facet_counts(notices, filters, listed=True, request=request),
         request=request,
     )
     if wants_json(request):
@@ -919,7 +920,7 @@ def search(request: HttpRequest) -> HttpResponse:
         facets = cached(
             "search-facets",
             [queryset_key(results.notices), filters.query(), get_language()],
-            lambda: facet_counts(results.notices, filters),
+            lambda: facet_counts(matched_notices(results), filters, request=request),
             request=request,
         )
     facets_skipped = bool(query) and not facets_shown
@@ -1010,7 +1011,9 @@ def facet_detail(request: HttpRequest, facet: str) -> HttpResponse:
         values, cut = cached(
             "facet-values",
             [queryset_key(notices), facet, by_name, filters.query(), get_language()],
-            lambda: facet_values(notices, filters, facet, by_name=by_name, listed=not query),
+            lambda: facet_values(
+                notices, filters, facet, by_name=by_name, listed=not query, request=request
+            ),
             request=request,
         )
     target = reverse("notices:search" if query else "notices:list")
