@@ -28,7 +28,10 @@ class Command(BaseCommand):
         parser.add_argument("--category", help="a category path or full name (its subtree too)")
         parser.add_argument("--tag", help="a tag name or slug")
         parser.add_argument("--site", help="a site name, e.g. 哈尔滨工程大学")
-        parser.add_argument("--since", help="first day, YYYY-MM-DD (in the site's TIME_ZONE, as its lists count days)")
+        parser.add_argument(
+            "--since",
+            help="first day, YYYY-MM-DD (in the site's TIME_ZONE, as its lists count days)",
+        )
         parser.add_argument("--until", help="last day, YYYY-MM-DD (included)")
 
     def handle(self, *args, out_dir: Path, **options) -> None:
