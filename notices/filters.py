@@ -569,6 +569,7 @@ class _Grouped:
     def with_attachments(self) -> int:
         """One count over the (has_attachments, date, id) index's range."""
         return self.notices.filter(has_attachments=True).order_by().count()
+
     def site_tag_ids(self) -> list[int]:
         """The tags named like a site, once per data version: as a subquery in each tags
         facet they read the site of every notice (10 ms at 100,000, issue 13)."""
@@ -619,16 +620,6 @@ class _Stored:
 
     def with_attachments(self) -> int:
         return counts.with_attachments(self.scope)
-    def site_tag_ids(self) -> list[int]:
-        """The tags named like a site, once per data version: as a subquery in each tags
-        facet they read the site of every notice (10 ms at 100,000, issue 13)."""
-        site_tags = Tag.objects.filter(name__in=Notice.objects.order_by().values("site"))
-        return cached(
-            "site-tag-ids",
-            [],
-            lambda: sorted(site_tags.values_list("id", flat=True)),
-            request=self.request,
-        )
 
     def tags(self, excluded: list[int], limit: int) -> list[tuple[int, int]]:
         site_names = [site for site, _count in counts.values(counts.ALL, "s")]

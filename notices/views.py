@@ -135,7 +135,12 @@ def list_context(
         "filters": filters,
         "active_filters": filters.active(),
         "clear_query": filters.query(
-            category=None, tags=(), site="", year=None, month=None, attachments=False,
+            category=None,
+            tags=(),
+            site="",
+            year=None,
+            month=None,
+            attachments=False,
             source=None,
         ),
         "facets": facets,
