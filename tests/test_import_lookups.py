@@ -12,21 +12,10 @@ from django.test import TestCase
 from notices.importing import existing_notices, import_archive
 from notices.models import Notice
 from tests.helpers import write_document
+from tests.test_importing import ImportTestCase, urlname
 
 
-def urlname(n: int) -> str:
-    return f"{n:032x}"
-
-
-class BatchLookupTests(TestCase):
-    def setUp(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory()
-        self.root = Path(self._tmp.name)
-        self.log: list[tuple[str, str]] = []
-
-    def tearDown(self) -> None:
-        self._tmp.cleanup()
-
+class BatchLookupTests(ImportTestCase):
     def run_import(self, roots=None, **options):
         return import_archive(
             roots or [self.root],
