@@ -38,7 +38,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from taggit.models import Tag
 
-from notices import attachments, counts
+from notices import attachments, counts, grouping
 from notices.caching import bump_data_version
 from notices.deadlines import notice_deadline
 from notices.documents import (
@@ -75,7 +75,7 @@ NOTICE_FIELDS = (
     "source_url", "extra", "source_path", "content_hash", "imported_at", "date_source",
     "updated", "slug", "front_matter", "source_format", "archive_root", "held_back_hash",
     "attachments", "has_attachments",
-    "deadline", "deadline_phrase",
+    "deadline", "deadline_phrase", "signature",
 )  # fmt: skip
 
 
@@ -263,6 +263,7 @@ class Made(NamedTuple):
     attachments: list[dict[str, str]]
     deadline: dt.date | None = None  # notices/deadlines.py, as Notice.render() finds it
     deadline_phrase: str = ""
+    signature: bytes | None = None  # notices/grouping.py
 
 
 class Same(NamedTuple):
@@ -328,7 +329,8 @@ def make_notice_parts(document: NoticeDocument, zone: dt.tzinfo, *, tokens: bool
         text = index_text(Notice(title=document.title, body_html=rendered.html, attachments=found))
     addresses = addresses_of(document, document.category_paths, zone)
     deadline, phrase = notice_deadline(rendered.html, document.date)
-    return Made(rendered.html, summary, text, addresses, found, deadline, phrase)
+    body_signature = grouping.signature(document.body)
+    return Made(rendered.html, summary, text, addresses, found, deadline, phrase, body_signature)
 
 
 def load_batch(
@@ -469,6 +471,7 @@ class _ImportRun:
         self.categories = _CategoryCache()
         self.tags = _TagCache()
         self.bump = _Bump()
+        self.groups = grouping.Groups()
 
     def rows_at(self, batch: list[ArchiveFile]) -> dict[tuple[str, str], Existing]:
         """The notices imported before from this batch's paths, by (root, path). The last
@@ -680,6 +683,8 @@ class _ImportRun:
         changed_notices = [n for n, d in zip(notices, decisions, strict=True) if d.notice_id]
         if changed_notices:
             counts.subtract(notice.id for notice in changed_notices)  # as they were counted
+            # Out of their groups (the rest regrouped), to be placed again below.
+            self.groups.remove(notice.id for notice in changed_notices)
             Notice.objects.bulk_update(changed_notices, [*NOTICE_FIELDS, "urlname"])
             changed_ids = [notice.id for notice in changed_notices]
             TaggedNotice.objects.filter(content_object_id__in=changed_ids).delete()
@@ -720,6 +725,8 @@ class _ImportRun:
             if parts.index_text
         }
         index_notices(notices, made_texts)
+        # Each new or changed notice joins its group, against everything written before it.
+        self.groups.place([notice.id for notice in notices])
         # The stored list counts, in the same transaction (notices/counts.py).
         counts.add_written(notices, category_rows, tag_rows)
         # Bulk writes send no signals: cached pages and counts expire with this transaction.
@@ -754,6 +761,7 @@ class _ImportRun:
             has_attachments=bool(parts.attachments),
             deadline=parts.deadline,
             deadline_phrase=parts.deadline_phrase,
+            signature=parts.signature,
             source_url=document.source_url,
             extra=document.extra,
             source_path=document.source_path,
