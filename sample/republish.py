@@ -40,6 +40,7 @@ _FOOTERS = (
     "点击量：{views}",
 )
 _MONTH_DAY = re.compile(r"(\d{1,2})月(\d{1,2})日")
+_YEAR = re.compile(r"(20\d\d)年")
 _TERM = re.compile(r"第(\d+)(期|届|批)")
 
 
@@ -102,7 +103,7 @@ def republished(body: str, rng: random.Random, site: str, day: datetime) -> str:
 
 
 def next_issue(body: str, rng: random.Random) -> str:
-    """The same form issued again: other dates, a later term number, another contact."""
+    """The same form issued again: other dates, a later term number, next year."""
     shift = rng.randint(7, 120)
 
     def later(match: re.Match[str]) -> str:
@@ -111,6 +112,7 @@ def next_issue(body: str, rng: random.Random) -> str:
 
     text = _MONTH_DAY.sub(later, body)
     text = _TERM.sub(lambda m: f"第{int(m[1]) + 1}{m[2]}", text)
+    text = _YEAR.sub(lambda m: f"{int(m[1]) + 1}年", text)  # next year's edition
     if text == body:  # no date or number to change: the next issue says which it is
         text = f"（第{rng.randint(2, 30)}期）\n\n" + body
     return text
