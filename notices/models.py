@@ -443,6 +443,11 @@ class Notice(models.Model):
 
         fields = kwargs.get("update_fields")
         counted = fields is None or bool(counts.COUNTED_FIELDS & set(fields))
+        if self.pk and (fields is None or {"group", "group_size"} & set(fields)):
+            # Grouping owns these (a copy saved elsewhere may have moved the lead): write
+            # them as stored, not as read.
+            stored = Notice.objects.filter(pk=self.pk).values_list("group", "group_size")
+            self.group, self.group_size = next(iter(stored), (None, 1))
         with counts.changing([self.pk] if counted and self.pk else []) as ids:
             super().save(*args, **kwargs)
             if counted:
