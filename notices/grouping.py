@@ -312,3 +312,15 @@ class Groups:
                 .values_list("id", flat=True)
             )
         )
+
+
+SHOWN = 50  # other sources listed on a notice's page and in its JSON
+
+
+def other_copies(notice: Any) -> list[Any]:
+    """The other notices of `notice`'s group, earliest first (the page's 也发布于)."""
+    if notice.group is None:
+        return []
+    rows = type(notice).objects.filter(group=notice.group).exclude(id=notice.id)
+    fields = ("id", "urlname", "title", "site", "domain", "date", "source_url", "group")
+    return list(rows.order_by("date", "id").only(*fields)[:SHOWN])

@@ -288,7 +288,9 @@ class NoticeQuerySet(models.QuerySet):
 
     def for_list(self) -> NoticeQuerySet:
         """What list pages show: no bodies, categories and tags in two extra queries."""
-        return self.defer("body", "body_html", "extra", "attachments").prefetch_related(
+        return self.defer(
+            "body", "body_html", "extra", "attachments", "signature"
+        ).prefetch_related(
             models.Prefetch("categories", queryset=Category.objects.labelled()), "tags"
         )
 

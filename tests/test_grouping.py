@@ -150,7 +150,9 @@ class ImportGroupTests(ImportTestCase):
         self.assertEqual(NoticeBand.objects.filter(notice__urlname=urlname(1)).count(), 16)
 
 
-class EditAndDeleteTests(ImportTestCase):
+class GroupOfThree(ImportTestCase):
+    """One notice and two copies, saved as the admin saves them."""
+
     def setUp(self) -> None:
         super().setUp()
         self.first = make_notice(body=ORIGINAL, urlname="first", date=self.day(2))
@@ -169,6 +171,8 @@ class EditAndDeleteTests(ImportTestCase):
         rows = Notice.objects.filter(urlname__in=["first", "second", "third"])
         return list(rows.order_by("urlname").values_list("group", "group_size"))
 
+
+class EditAndDeleteTests(GroupOfThree):
     def test_saved_notices_group_as_imported_ones(self) -> None:
         lead = self.first.id
         self.assertEqual(self.groups(), [(lead, 3), (lead, 3), (lead, 3)])
@@ -190,3 +194,58 @@ class EditAndDeleteTests(ImportTestCase):
         notice.save()
         lead = self.first.id
         self.assertEqual(self.groups(), [(lead, 2), (lead, 2), (None, 1)])
+
+
+class PageAndJsonTests(GroupOfThree):
+    """What a reader sees of a group: 也发布于 on each page, N 个来源 in lists, the JSON."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        Notice.objects.filter(urlname="second").update(site="青岚新闻网")
+        Notice.objects.filter(urlname="third").update(site="滨江日报", source_url="")
+
+    def test_the_page_lists_every_other_source_with_its_date_page_and_original(self) -> None:
+        page = self.client.get(self.first.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans")
+        html = page.content.decode()
+        block = html[html.index('class="other-copies"') :]
+        block = block[: block.index("</section>")]
+        self.assertIn("也发布于", block)
+        self.assertIn('href="/notices/second/"', block)
+        self.assertIn("青岚新闻网", block)
+        self.assertIn("滨江日报", block)
+        self.assertIn("2024年12月3日", block)
+        # The second has an original to link to, the third none.
+        self.assertEqual(block.count("查看原文"), 1)
+        self.assertIn(self.second.source_url, block)
+        self.assertNotIn('href="/notices/first/"', block)  # not itself
+
+    def test_a_notice_from_one_source_has_no_block(self) -> None:
+        alone = make_notice(body=LECTURE.format(n=3, day="3月5日", who="王"), urlname="alone")
+        self.assertNotContains(self.client.get(alone.get_absolute_url()), "other-copies")
+
+    def test_lists_say_how_many_sources_a_notice_has(self) -> None:
+        page = self.client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+        self.assertContains(page, "3 个来源", count=3)
+        english = self.client.get("/", HTTP_ACCEPT_LANGUAGE="en")
+        self.assertContains(english, "3 sources", count=3)
+
+    def test_the_json_carries_the_group_as_the_description_says(self) -> None:
+        from tests.test_api import assert_matches, response_schema
+
+        data = self.client.get(self.second.get_absolute_url(), {"format": "json"}).json()
+        assert_matches(data, response_schema("/notices/{urlname}/"))
+        self.assertEqual(data["group_size"], 3)
+        group = data["group"]
+        self.assertEqual((group["id"], group["size"]), (self.first.id, 3))
+        self.assertEqual(
+            [(m["urlname"], m["site"], m["lead"]) for m in group["members"]],
+            [
+                ("first", "青岚大学", True),
+                ("second", "青岚新闻网", False),
+                ("third", "滨江日报", False),
+            ],
+        )
+        self.assertTrue(group["members"][1]["url"].endswith("/notices/second/"))
+        alone = make_notice(body=LECTURE.format(n=3, day="3月5日", who="王"), urlname="alone")
+        data = self.client.get(alone.get_absolute_url(), {"format": "json"}).json()
+        self.assertEqual((data["group"], data["group_size"]), (None, 1))
