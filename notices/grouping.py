@@ -9,9 +9,11 @@ Python's hash() is salted). Only the shingles whose first character falls in a f
 of the alphabet are hashed: the same quarter in every copy, so the estimate stays unbiased
 at a quarter of the cost (hashing every shingle cost 0.5-1 ms per notice in Python).
 
-The signature also lists each numbered line as (its text with the numbers masked, its numbers):
-two bodies that share a line but with other numbers ("第3期…3月5日" and "第4期…3月12日", the
-same form with other dates) are different notices however alike the rest is.
+The signature also lists each numbered line as (its text with the numbers masked, its numbers),
+and the body's years, days and term numbers: two bodies that share a line but with other
+numbers ("第3期…3月5日" and "第4期…3月12日", the same form with other dates), or that each name
+a year or a day the other does not (a lecture series' 2015 and 2016 terms), are different
+notices however alike the rest is.
 
 Candidates come from NoticeBand, an indexed table of BANDS band keys per notice (BAND_ROWS
 bins each, LSH: two notices share a key with probability ~ J^BAND_ROWS per band), looked up for
@@ -56,6 +58,9 @@ _BYLINE = re.compile(
 _ADDRESS = re.compile(r"\]\([^)]*\)|https?://\S+|<[^>]*>")
 _NOT_WORD = re.compile(r"[^\w\n]+|_+")
 _NUMBER = re.compile(r"\d+|[〇零一二三四五六七八九十百千]+(?=[期届次讲批轮号年月日])")
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+_DAY = re.compile(r"(?<!\d)(\d{1,2})月(\d{1,2})日")
+_TERM = re.compile(r"第(\d+|[〇零一二三四五六七八九十百]+)([期届次讲批轮])")
 _SHORT_LINE = 3  # characters besides numbers: "#年#月#日", a date alone (its sign-off) counts
 
 
@@ -107,7 +112,16 @@ def signature(body: str) -> bytes | None:
                 numbered.add(
                     _LINE.pack(zlib.crc32(masked.encode()), zlib.crc32(" ".join(numbers).encode()))
                 )
-    return _HEAD.pack(*mins) + b"".join(sorted(numbered)[:MAX_LINES])
+    # Years, days and term numbers, as (0, hash): the facts that tell one issue from the next.
+    facts = {_LINE.pack(0, zlib.crc32(fact.encode())) for fact in _facts(text)}
+    return _HEAD.pack(*mins) + b"".join(sorted(numbered)[:MAX_LINES] + sorted(facts)[:MAX_LINES])
+
+
+def _facts(text: str) -> set[str]:
+    found = {match[0] for match in _YEAR.finditer(text)}
+    found.update(f"{int(m[1])}-{int(m[2])}" for m in _DAY.finditer(text))
+    found.update(f"第{m[1]}{m[2]}" for m in _TERM.finditer(text))
+    return found
 
 
 def _densify(mins: list[int]) -> None:
@@ -147,15 +161,19 @@ def similarity(a: Signature, b: Signature) -> float:
 
 
 def numbers_differ(a: Signature, b: Signature) -> bool:
-    """Whether a line both bodies have reads with other numbers in each."""
-    if not a.lines or not b.lines:
-        return False
+    """Whether the two bodies are other issues of one text: a line both have reads with other
+    numbers in each, or each names a year, a day or a term number (第3期) the other does not
+    (a copy may leave some out, never add its own)."""
+    facts_a = {line for line in a.lines if line[0] == 0}
+    facts_b = {line for line in b.lines if line[0] == 0}
+    if facts_a - facts_b and facts_b - facts_a:
+        return True
     numbers_a = defaultdict(set)
-    for masked, numbers in a.lines:
+    for masked, numbers in a.lines - facts_a:
         numbers_a[masked].add(numbers)
     return any(
         masked in numbers_a and numbers not in numbers_a[masked]
-        for masked, numbers in b.lines - a.lines
+        for masked, numbers in b.lines - a.lines - facts_b
     )
 
 

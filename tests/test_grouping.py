@@ -85,6 +85,21 @@ class SignatureTests(SimpleTestCase):
         a, b = map(grouping.unpack, map(grouping.signature, (third, fourth)))
         self.assertFalse(grouping.same_notice(a, b))
 
+    def test_terms_of_a_course_in_other_years_are_other_notices(self) -> None:
+        # No line is the same but for its numbers (周四 / 周一, 春季 / 秋季): the years and
+        # days each names and the other does not tell them apart.
+        course = (
+            "图书馆 {years} 学年度{term}学期专题培训讲座，将为大家介绍如何使用排版软件撰写论文。"
+            "讲座讲解基础知识、下载安装、模板使用，使读者掌握论文排版的基本方法和技巧。\n\n"
+            "讲授时长约为一个小时，之后有上机练习和现场交流环节，请自带笔记本电脑。\n\n"
+            "- 时间：{day}（{weekday}）19:00\n- 地点：图书馆401培训教室\n\n主办：图书馆\n"
+        )
+        spring = course.format(years="2014—2015", term="春季", day="2015年4月23日", weekday="周四")
+        autumn = course.format(years="2015—2016", term="秋季", day="2015年11月23日", weekday="周一")
+        a, b = map(grouping.unpack, map(grouping.signature, (spring, autumn)))
+        self.assertGreater(grouping.similarity(a, b), grouping.SAME)
+        self.assertFalse(grouping.same_notice(a, b))
+
     def test_a_short_body_is_not_grouped(self) -> None:
         self.assertIsNone(grouping.signature("各学院、各部门：\n\n现将寒假安排通知如下。\n"))
 
