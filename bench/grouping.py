@@ -28,22 +28,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+# The import without grouping, for the A/B: no signatures, nothing placed.
+OFF = """
+grouping.signature = lambda body: None
+Groups.place = lambda self, ids: None
+Groups.remove = lambda self, ids: list(ids)
+"""
+
+
 def pairs(groups: dict[object, list[int]]) -> set[tuple[int, int]]:
     return {pair for members in groups.values() for pair in combinations(sorted(members), 2)}
 
 
-def run(count: int, work: Path) -> None:
-    from sample.republish import labelled_set
-
-    archive = work / "archive"
-    labels: dict[str, int] = {}
-    items = list(labelled_set(count))
-    for item in items:
-        path = archive / item.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(item.text, encoding="utf-8")
-        labels[item.path] = item.label
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}"}
+def import_once(archive: Path, database: Path, *, grouping: bool) -> subprocess.CompletedProcess:
+    """Import `archive` into a fresh SQLite `database` in a child process; without `grouping`
+    the signatures and placing are switched off (the workers are forked: they inherit it)."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}"}
+    switch_off = "" if grouping else OFF
     script = f"""
 import resource, sys, time
 import django
@@ -54,7 +55,7 @@ from notices import grouping
 from notices.grouping import Groups
 from notices.importing import import_archive
 from notices.models import Notice
-
+{switch_off}
 calls = {{"place": 0.0, "remove": 0.0}}
 for name in calls:
     original = getattr(Groups, name)
@@ -83,13 +84,15 @@ for body in bodies:
     grouping.signature(body)
 sign = time.process_time() - sign
 n = report.created
+children = children.ru_utime + children.ru_stime
 print("import", n, "notices", round(wall, 2), "s wall,", round(cpu, 2), "s CPU main,",
-      round(children.ru_utime + children.ru_stime, 2), "s CPU workers", file=sys.stderr)
+      round(children, 2), "s CPU workers", file=sys.stderr)
+print("FIGURES", wall, cpu + children, file=sys.stderr)
 print("grouping CPU per notice: signature", round(sign / n * 1000, 3), "ms (workers),",
       "placing", round(calls["place"] / n * 1000, 3), "ms (main); candidate pairs per notice",
       round(hits[0] / n, 2), file=sys.stderr)
 print("grouping share of import CPU (main + workers):",
-      round(100 * (sign + calls["place"]) / (cpu + children.ru_utime + children.ru_stime), 1),
+      round(100 * (sign + calls["place"]) / (cpu + children), 1),
       "%", file=sys.stderr)
 for path, group, id_ in Notice.objects.values_list("source_path", "group", "id"):
     print(path, group or id_)
@@ -103,8 +106,38 @@ for path, group, id_ in Notice.objects.values_list("source_path", "group", "id")
     )
     if done.returncode:
         sys.exit(done.stderr)
+    return done
+
+
+def figures(done: subprocess.CompletedProcess) -> tuple[float, float]:
+    """(wall s, CPU s of the importing process and its workers) of an import_once()."""
+    line = next(line for line in done.stderr.splitlines() if line.startswith("FIGURES"))
+    wall, cpu = map(float, line.split()[1:])
+    return wall, cpu
+
+
+def run(count: int, work: Path) -> None:
+    from sample.republish import labelled_set
+
+    archive = work / "archive"
+    labels: dict[str, int] = {}
+    items = list(labelled_set(count))
+    for item in items:
+        path = archive / item.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(item.text, encoding="utf-8")
+        labels[item.path] = item.label
+    # Off, then on, back to back on the same files: what grouping adds to an import.
+    off = figures(import_once(archive, work / "off.sqlite3", grouping=False))
+    done = import_once(archive, work / "on.sqlite3", grouping=True)
+    on = figures(done)
     print(f"--- {count} generated notices, {len(items)} with copies and issues")
-    print(done.stderr.strip())
+    print("\n".join(line for line in done.stderr.splitlines() if not line.startswith("FIGURES")))
+    print(
+        f"import without grouping {off[0]:.2f} s wall, {off[1]:.2f} s CPU; with it "
+        f"{on[0]:.2f} s wall, {on[1]:.2f} s CPU: grouping adds {100 * (on[0] / off[0] - 1):.1f} % "
+        f"wall, {100 * (on[1] / off[1] - 1):.1f} % CPU"
+    )
     found: dict[object, list[int]] = defaultdict(list)
     truth: dict[object, list[int]] = defaultdict(list)
     numbers = {path: n for n, path in enumerate(labels)}

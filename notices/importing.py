@@ -93,6 +93,9 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)
     # Archive folder -> notices --prune deletes (or would) whose file was there.
     pruned_roots: Counter = field(default_factory=Counter)
+    # CPU seconds this process spent grouping (notices/grouping.py; the signatures are made
+    # with the HTML, in the worker processes): what `make bench` shows of its cost.
+    grouping_seconds: float = 0.0
 
     @property
     def docs_per_second(self) -> float:
@@ -684,7 +687,9 @@ class _ImportRun:
         if changed_notices:
             counts.subtract(notice.id for notice in changed_notices)  # as they were counted
             # Out of their groups (the rest regrouped), to be placed again below.
+            started = time.process_time()
             self.groups.remove(notice.id for notice in changed_notices)
+            self.report.grouping_seconds += time.process_time() - started
             Notice.objects.bulk_update(changed_notices, [*NOTICE_FIELDS, "urlname"])
             changed_ids = [notice.id for notice in changed_notices]
             TaggedNotice.objects.filter(content_object_id__in=changed_ids).delete()
@@ -726,7 +731,9 @@ class _ImportRun:
         }
         index_notices(notices, made_texts)
         # Each new or changed notice joins its group, against everything written before it.
+        started = time.process_time()
         self.groups.place([notice.id for notice in notices])
+        self.report.grouping_seconds += time.process_time() - started
         # The stored list counts, in the same transaction (notices/counts.py).
         counts.add_written(notices, category_rows, tag_rows)
         # Bulk writes send no signals: cached pages and counts expire with this transaction.
