@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import make_notice
 from tests.test_browser import CHROMIUM, ChromiumTestCase
-from tests.test_browser_deadlines import MEASURE
+from tests.test_browser_deadlines import check_boxes
 from tests.test_grouping import ORIGINAL, REPUBLISHED
 
 # Long site names and addresses: what would push a row past a phone's screen.
@@ -37,14 +37,7 @@ class GroupBrowserTests(ChromiumTestCase):
         ]
 
     def check(self, page, selector: str, width: int) -> list[dict]:
-        self.assert_fits_width(page)
-        boxes = page.evaluate(MEASURE, selector)
-        self.assertTrue(boxes, selector)
-        for box in boxes:
-            self.assertGreaterEqual(box["left"], 0, box)
-            self.assertLessEqual(box["right"], width, box)
-            self.assertGreaterEqual(box["fontSize"], 13, box)
-        return boxes
+        return check_boxes(self, page, selector, width, min_font=13)
 
     def test_also_published_and_source_counts_fit_both_widths(self) -> None:
         for width in (1280, 375):
