@@ -437,6 +437,7 @@ def run_folder(root: Path, site_host_options: list[str], show: int) -> dict[str,
     run.step("import", import_folder, run, root)
     run.step("dates", report_dates, run, front)
     run.step("attachments", report_attachments, run)
+    run.step("groups", report_groups, run)
     pages = run.step("detail pages", fetch_pages, run) or {}
     hosts = site_hosts_for(root.name, site_host_options)
     run.step("internal links", follow_links, run, pages, files, front, hosts)
@@ -551,6 +552,22 @@ def report_attachments(run: FolderRun) -> None:
     if hosts:
         top = ", ".join(f"{host} {count}" for host, count in hosts.most_common(5))
         print(f"    hosts: {top}")
+
+
+def report_groups(run: FolderRun) -> None:
+    """The groups of near-duplicates the import formed (notices/grouping.py, issue 15), each
+    with its members' dates and titles, to check by hand."""
+    from notices.models import Notice
+
+    members: defaultdict[int, list[tuple[Any, str]]] = defaultdict(list)
+    rows = Notice.objects.filter(group__isnull=False).order_by("date", "id")
+    for group, date, title in rows.values_list("group", "date", "title"):
+        members[group].append((date, title))
+    run.figures["groups"] = len(members)
+    run.figures["grouped"] = sum(map(len, members.values()))
+    print(f"  groups: {len(members)} of {run.figures['grouped']} notices")
+    for group in list(members)[: max(run.show, 20)]:
+        print("    - " + " | ".join(f"{d:%Y-%m-%d} {t[:40]}" for d, t in members[group]))
 
 
 def fetch_pages(run: FolderRun) -> dict[str, dict[str, Any]]:

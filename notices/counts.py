@@ -46,7 +46,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from notices import search
+from notices import grouping, search
 from notices.caching import bump_data_version
 from notices.models import Category, FacetCount, Notice, OldAddress, TaggedNotice
 
@@ -316,6 +316,7 @@ def delete_notices(ids: Iterable[int]) -> int:
             TaggedNotice.objects.filter(content_object_id__in=chunk).delete()
             Notice.categories.through.objects.filter(notice_id__in=chunk).delete()
             OldAddress.objects.filter(notice_id__in=chunk).delete()
+            grouping.Groups().remove(chunk)  # the rest of each group regrouped; bands gone
             notices = Notice.objects.filter(id__in=chunk)
             # Not Django's QuerySet.delete(): its collector would fetch the notices and
             # send simple-history's receivers one notice at a time.

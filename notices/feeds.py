@@ -50,7 +50,7 @@ def bounded_entries(notices: QuerySet[Notice]) -> list[Notice]:
     entry_limit = settings.NOTICES_FEED_ENTRY_CHARS
     budget = settings.NOTICES_FEED_TOTAL_CHARS
     rows = (
-        notices.defer("body", "extra", "body_html", "attachments")
+        notices.defer("body", "extra", "body_html", "attachments", "signature")
         .annotate(body_length=Length("body_html"))
         .annotate(
             short_body=Case(

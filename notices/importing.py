@@ -38,7 +38,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from taggit.models import Tag
 
-from notices import attachments, counts
+from notices import attachments, counts, grouping
 from notices.caching import bump_data_version
 from notices.deadlines import notice_deadline
 from notices.documents import (
@@ -75,7 +75,7 @@ NOTICE_FIELDS = (
     "source_url", "extra", "source_path", "content_hash", "imported_at", "date_source",
     "updated", "slug", "front_matter", "source_format", "archive_root", "held_back_hash",
     "attachments", "has_attachments",
-    "deadline", "deadline_phrase",
+    "deadline", "deadline_phrase", "signature",
 )  # fmt: skip
 
 
@@ -93,6 +93,9 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)
     # Archive folder -> notices --prune deletes (or would) whose file was there.
     pruned_roots: Counter = field(default_factory=Counter)
+    # CPU seconds this process spent grouping (notices/grouping.py; the signatures are made
+    # with the HTML, in the worker processes): what `make bench` shows of its cost.
+    grouping_seconds: float = 0.0
 
     @property
     def docs_per_second(self) -> float:
@@ -263,6 +266,7 @@ class Made(NamedTuple):
     attachments: list[dict[str, str]]
     deadline: dt.date | None = None  # notices/deadlines.py, as Notice.render() finds it
     deadline_phrase: str = ""
+    signature: bytes | None = None  # notices/grouping.py
 
 
 class Same(NamedTuple):
@@ -328,7 +332,8 @@ def make_notice_parts(document: NoticeDocument, zone: dt.tzinfo, *, tokens: bool
         text = index_text(Notice(title=document.title, body_html=rendered.html, attachments=found))
     addresses = addresses_of(document, document.category_paths, zone)
     deadline, phrase = notice_deadline(rendered.html, document.date)
-    return Made(rendered.html, summary, text, addresses, found, deadline, phrase)
+    body_signature = grouping.signature(document.body)
+    return Made(rendered.html, summary, text, addresses, found, deadline, phrase, body_signature)
 
 
 def load_batch(
@@ -469,6 +474,7 @@ class _ImportRun:
         self.categories = _CategoryCache()
         self.tags = _TagCache()
         self.bump = _Bump()
+        self.groups = grouping.Groups()
 
     def rows_at(self, batch: list[ArchiveFile]) -> dict[tuple[str, str], Existing]:
         """The notices imported before from this batch's paths, by (root, path). The last
@@ -680,6 +686,10 @@ class _ImportRun:
         changed_notices = [n for n, d in zip(notices, decisions, strict=True) if d.notice_id]
         if changed_notices:
             counts.subtract(notice.id for notice in changed_notices)  # as they were counted
+            # Out of their groups (the rest regrouped), to be placed again below.
+            started = time.process_time()
+            self.groups.remove(notice.id for notice in changed_notices)
+            self.report.grouping_seconds += time.process_time() - started
             Notice.objects.bulk_update(changed_notices, [*NOTICE_FIELDS, "urlname"])
             changed_ids = [notice.id for notice in changed_notices]
             TaggedNotice.objects.filter(content_object_id__in=changed_ids).delete()
@@ -720,6 +730,10 @@ class _ImportRun:
             if parts.index_text
         }
         index_notices(notices, made_texts)
+        # Each new or changed notice joins its group, against everything written before it.
+        started = time.process_time()
+        self.groups.place([notice.id for notice in notices])
+        self.report.grouping_seconds += time.process_time() - started
         # The stored list counts, in the same transaction (notices/counts.py).
         counts.add_written(notices, category_rows, tag_rows)
         # Bulk writes send no signals: cached pages and counts expire with this transaction.
@@ -754,6 +768,7 @@ class _ImportRun:
             has_attachments=bool(parts.attachments),
             deadline=parts.deadline,
             deadline_phrase=parts.deadline_phrase,
+            signature=parts.signature,
             source_url=document.source_url,
             extra=document.extra,
             source_path=document.source_path,

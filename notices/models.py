@@ -17,6 +17,7 @@ from taggit.managers import TaggableManager
 from taggit.models import TaggedItemBase
 
 from notices import attachments as attachment_links
+from notices import grouping
 from notices.deadlines import deadline_label, notice_deadline
 from notices.rendering import (
     LinkResolver,
@@ -287,7 +288,9 @@ class NoticeQuerySet(models.QuerySet):
 
     def for_list(self) -> NoticeQuerySet:
         """What list pages show: no bodies, categories and tags in two extra queries."""
-        return self.defer("body", "body_html", "extra", "attachments").prefetch_related(
+        return self.defer(
+            "body", "body_html", "extra", "attachments", "signature"
+        ).prefetch_related(
             models.Prefetch("categories", queryset=Category.objects.labelled()), "tags"
         )
 
@@ -357,6 +360,13 @@ class Notice(models.Model):
         _("deadline phrase"), max_length=200, blank=True, editable=False
     )
 
+    # The same notice from other sources (notices/grouping.py, issue 15): the signature of
+    # the normalised body, derived like body_html; the id of the group's lead (its earliest
+    # notice; null: no other copy) and how many notices the group has.
+    signature = models.BinaryField(_("body signature"), null=True, editable=False)
+    group = models.IntegerField(_("group"), null=True, blank=True, editable=False, db_index=True)
+    group_size = models.PositiveIntegerField(_("group size"), default=1, editable=False)
+
     categories = models.ManyToManyField(
         Category, verbose_name=_("categories"), blank=True, related_name="notices"
     )
@@ -377,6 +387,9 @@ class Notice(models.Model):
             "has_attachments",
             "deadline",
             "deadline_phrase",
+            "signature",
+            "group",
+            "group_size",
         ],
         history_change_reason_field=models.TextField(null=True),
         # Versions are looked up by notice and date; these indexes would only slow imports.
@@ -432,10 +445,32 @@ class Notice(models.Model):
 
         fields = kwargs.get("update_fields")
         counted = fields is None or bool(counts.COUNTED_FIELDS & set(fields))
+        if self.pk and (fields is None or {"group", "group_size"} & set(fields)):
+            # Grouping owns these (a copy saved elsewhere may have moved the lead): write
+            # them as stored, not as read.
+            stored = Notice.objects.filter(pk=self.pk).values_list("group", "group_size")
+            self.group, self.group_size = next(iter(stored), (None, 1))
         with counts.changing([self.pk] if counted and self.pk else []) as ids:
             super().save(*args, **kwargs)
             if counted:
                 ids.add(self.pk)
+            grouped_as = (self.signature, self.date)
+            if grouped_as != self._grouped_as and (self.signature or self._grouped_as[0]):
+                grouping.Groups().regroup([self.pk])  # a new body or date: its group again
+            self._grouped_as = grouped_as
+
+    # What the notice was grouped by when read (from_db): a save regroups only on a change
+    # (a notice saved without render() keeps its signature, as it keeps its HTML).
+    _grouped_as: tuple[Any, Any] = (None, None)
+
+    @classmethod
+    def from_db(cls, db: str, field_names: Any, values: Any) -> Notice:
+        notice = super().from_db(db, field_names, values)
+        loaded = notice.__dict__
+        if "signature" in loaded and "date" in loaded:
+            signature = loaded["signature"]
+            notice._grouped_as = (bytes(signature) if signature is not None else None, notice.date)
+        return notice
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         """Deleted through counts.delete_notices(), as a bulk delete is."""
@@ -467,6 +502,7 @@ class Notice(models.Model):
         self.attachments = attachment_links.derive(rendered.html, self.source_url)
         self.has_attachments = bool(self.attachments)
         self.deadline, self.deadline_phrase = notice_deadline(self.body_html, self.date)
+        self.signature = grouping.signature(self.body)
         # Which rendering limit the body passed, for the importer's warning (issue 11).
         self.render_limit = render_limit(rendered.html)
 
@@ -485,6 +521,18 @@ class Notice(models.Model):
 
     def mark_edited(self) -> None:
         self.edited_at = timezone.now()
+
+
+class NoticeBand(models.Model):
+    """One LSH band key of a notice's signature (notices/grouping.py): the index candidates
+    for its group are looked up by."""
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="bands")
+    key = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        verbose_name = _("signature band")
+        verbose_name_plural = _("signature bands")
 
 
 class OldAddress(models.Model):

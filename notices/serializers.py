@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import RFC3986_SUBDELIMS
 
+from notices import grouping
 from notices.filters import NoticeFilters, known_params
 from notices.models import Notice, SourceCheck, TaggedNotice
 
@@ -110,6 +111,8 @@ def notice_json(request: HttpRequest, notice: Notice) -> dict[str, Any]:
         "source_url": notice.source_url,
         "summary": notice.summary,
         "has_attachments": notice.has_attachments,
+        # How many sources publish this notice (notices/grouping.py, issue 15): 1 for one.
+        "group_size": notice.group_size,
         # The deadline the body sets (notices/deadlines.py, issue 15), or null.
         "deadline": {"date": notice.deadline.isoformat(), "label": notice.deadline_label,
                      "phrase": notice.deadline_phrase} if notice.deadline else None,
@@ -143,6 +146,31 @@ def notice_detail_json(request: HttpRequest, notice: Notice) -> dict[str, Any]:
             for path in notice.old_addresses.order_by("path").values_list("path", flat=True)
         ],
         "source_check": source_check_json(SourceCheck.for_url(notice.source_url)),
+        "group": group_json(request, notice),
+    }
+
+
+def group_json(request: HttpRequest, notice: Notice) -> dict[str, Any] | None:
+    """The notice's group of the same notice from other sources, every member (this one too)
+    earliest first; None when no other source has it."""
+    others = grouping.other_copies(notice)
+    if not others:
+        return None
+    members = sorted([notice, *others], key=lambda member: (member.date, member.id))
+    return {
+        "id": notice.group,
+        "size": notice.group_size,
+        "members": [
+            {
+                "urlname": member.urlname,
+                "site": member.site,
+                "date": _isoformat(member.date),
+                "url": request.build_absolute_uri(member.get_absolute_url()),
+                "source_url": member.source_url,
+                "lead": member.id == notice.group,
+            }
+            for member in members
+        ],
     }
 
 

@@ -33,7 +33,7 @@ from django.views.decorators.http import condition, require_safe
 from taggit.models import Tag
 
 from notices import counts as stored_counts
-from notices import deadlines
+from notices import deadlines, grouping
 from notices.caching import cached, queryset_key, request_version
 from notices.filters import (
     DROPPED_PARAMS,
@@ -545,6 +545,8 @@ def _detail_parts(
         "notice": notice,
         # What the link checker last found at the original (issue 15).
         "source_check": links.source_check,
+        # The same notice from other sources (notices/grouping.py, issue 15).
+        "other_copies": grouping.other_copies(notice),
         "tags": links.tags,
         "categories": categories,
         "category_trail": categories[0].trail if categories else [],

@@ -26,6 +26,29 @@ MEASURE = """selector => [...document.querySelectorAll(selector)].map(el => {
 })"""
 
 
+def check_boxes(
+    case: ChromiumTestCase,
+    page,
+    selector: str,
+    width: int,
+    *,
+    min_font: float = 14,
+    max_lines: int | None = None,
+) -> list[dict]:
+    """The boxes of `selector` on a page that fits `width`: each inside the screen, at a
+    readable size (on a phone), on at most `max_lines` lines (not a word per line)."""
+    case.assert_fits_width(page)
+    boxes = page.evaluate(MEASURE, selector)
+    case.assertTrue(boxes, selector)
+    for box in boxes:
+        case.assertGreaterEqual(box["left"], 0, box)
+        case.assertLessEqual(box["right"], width, box)
+        case.assertGreaterEqual(box["fontSize"], min_font, box)
+        if max_lines is not None:
+            case.assertLessEqual(box["lines"], max_lines, box)
+    return boxes
+
+
 @pytest.mark.browser
 @skipUnless(CHROMIUM.exists(), "browser tests need Debian's Chromium at /usr/bin/chromium")
 class DeadlineBrowserTests(ChromiumTestCase):
@@ -44,15 +67,7 @@ class DeadlineBrowserTests(ChromiumTestCase):
                         body=body)  # fmt: skip
 
     def check(self, page, selector: str, width: int) -> list[dict]:
-        self.assert_fits_width(page)
-        boxes = page.evaluate(MEASURE, selector)
-        self.assertTrue(boxes, selector)
-        for box in boxes:
-            self.assertGreaterEqual(box["left"], 0, box)
-            self.assertLessEqual(box["right"], width, box)
-            self.assertGreaterEqual(box["fontSize"], 14, box)  # readable on a phone
-            self.assertLessEqual(box["lines"], 2, box)  # a line or two, not a word per line
-        return boxes
+        return check_boxes(self, page, selector, width, max_lines=2)
 
     def test_the_banner_and_list_fit_both_widths(self) -> None:
         with today_is(dt.date(2021, 1, 19)):

@@ -1,0 +1,368 @@
+"""The same notice from several sources (issue 15, part 1): near-duplicate bodies grouped.
+
+A notice's *signature* is made from its body alone (in the importer's worker processes, with
+the HTML): the body normalised as search normalises it (full-width -> half-width, traditional
+-> simplified), without the lines a republisher adds or changes (来源：, 责任编辑：, 发布时间,
+浏览次数, very short lines), without punctuation and spaces; then a one-permutation MinHash
+of its 5-character shingles (BINS minimums, crc32: stable across processes and runs, where
+Python's hash() is salted). Only the shingles whose first character falls in a fixed quarter
+of the alphabet are hashed: the same quarter in every copy, so the estimate stays unbiased
+at a quarter of the cost (hashing every shingle cost 0.5-1 ms per notice in Python).
+
+The signature also lists each numbered line as (its text with the numbers masked, its numbers),
+and the body's years, days and term numbers: two bodies that share a line but with other
+numbers ("第3期…3月5日" and "第4期…3月12日", the same form with other dates), or that each name
+a year or a day the other does not (a lecture series' 2015 and 2016 terms), are different
+notices however alike the rest is.
+
+Candidates come from NoticeBand, an indexed table of BANDS band keys per notice (BAND_ROWS
+bins each, LSH: two notices share a key with probability ~ J^BAND_ROWS per band), looked up for
+a whole batch in one query; at most MAX_CANDIDATES per notice (the most band hits first) are
+compared by their estimated Jaccard. A notice joins the group of its best match; the group's
+lead is its earliest notice (date, id), and every member stores the lead's id and the size.
+Removing or editing a member regroups the rest of its group from their stored signatures.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import struct
+import unicodedata
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from django.db import connections
+
+BINS = 128
+# Bins per band, and bands: the S-curve turns at (1/BANDS)^(1/BAND_ROWS) ~ 0.71; a pair at
+# J = 0.8 shares a band with probability 0.95, at J = 0.4 (notices of one template) 0.01.
+BAND_ROWS = 8
+BANDS = 16
+SHINGLE = 5
+MIN_TEXT = 60  # characters of normalised text: shorter bodies are not grouped (too little to judge)
+# The estimated Jaccard two copies need at least: the labelled set's copies are 0.8 or more
+# (a few 0.6-0.7); in the corpus, different notices of one series without a telling number
+# reach 0.56.
+SAME = 0.7
+MAX_CANDIDATES = 8  # compared per notice: bounded time per document, whatever the archive
+MAX_LINES = 64  # numbered lines kept in a signature
+_EMPTY = 0xFFFFFFFF
+_HEAD = struct.Struct(f"<{BINS}I")
+_LINE = struct.Struct("<II")
+
+# Lines a republisher adds or rewrites: who, where from, when, how often read.
+_BYLINE = re.compile(
+    r"^\W*(来源|稿源|信息来源|文章来源|转载|转自|原文|原文链接|原文地址|责任编辑|编辑|审核|审稿|"
+    r"初审|复审|终审|作者|撰稿|文字|图片|摄影|供稿|发布时间|发布日期|发布者|发布人|更新时间|"
+    r"浏览次数|点击次数|阅读次数|浏览量|点击量|阅读量|浏览|点击|阅读)\s*[:：]"
+)
+_ADDRESS = re.compile(r"\]\([^)]*\)|https?://\S+|<[^>]*>")
+_NOT_WORD = re.compile(r"[^\w\n]+|_+")
+_NUMBER = re.compile(r"\d+|[〇零一二三四五六七八九十百千]+(?=[期届次讲批轮号年月日])")
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+_DAY = re.compile(r"(?<!\d)(\d{1,2})月(\d{1,2})日")
+_TERM = re.compile(r"第(\d+|[〇零一二三四五六七八九十百]+)([期届次讲批轮])")
+_SHORT_LINE = 3  # characters besides numbers: "#年#月#日", a date alone (its sign-off) counts
+
+
+@functools.cache
+def _sampled_shingles() -> re.Pattern[str]:
+    """Overlapping 5-character shingles whose first character is one of a fixed quarter of
+    code points (by a multiplicative hash: neighbouring characters fall in either way)."""
+    starts = "".join(
+        re.escape(chr(code))
+        for code in range(0x30, 0x10000)
+        if not 0xD800 <= code < 0xE000 and (code * 2654435761) >> 30 & 3 == 0
+    )
+    return re.compile(f"(?=([{starts}].{{{SHINGLE - 1}}}))", re.DOTALL)
+
+
+@functools.cache
+def _foldable() -> re.Pattern[str]:
+    """Letters and digits normalise() would change beyond casefolding: full-width ones,
+    traditional characters, compatibility forms (①, ㈠, ﬁ …). Not punctuation (，：（）, in
+    nearly every body): a signature drops it either way."""
+    from notices.search import _fold_table
+
+    table = _fold_table()
+    codes = []
+    for code in range(0xA0, 0x10000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        char = chr(code)
+        folded = table.get(code, unicodedata.normalize("NFKC", char))
+        if folded != char and any(c.isalnum() for c in char + folded):
+            codes.append(code)
+    return re.compile("[" + "".join(re.escape(chr(code)) for code in codes) + "]")
+
+
+class Signature(NamedTuple):
+    bins: tuple[int, ...]  # BINS minimums
+    lines: frozenset[tuple[int, int]]  # (hash of the masked line, hash of its numbers)
+
+
+def text_lines(body: str) -> list[str]:
+    """The lines of `body` that say what the notice is: normalised, without addresses,
+    bylines and punctuation."""
+    from notices.search import normalise  # search imports the models, which import this
+
+    # Folding every character cost a third of a signature; most bodies have none to fold.
+    text = normalise(body) if _foldable().search(body) else body.casefold()
+    kept = "\n".join(line for line in text.splitlines() if not _BYLINE.match(line))
+    return [line for line in _NOT_WORD.sub("", _ADDRESS.sub("", kept)).split("\n") if len(line) > 2]
+
+
+def signature(body: str) -> bytes | None:
+    """The stored signature of a body (None: too short to group)."""
+    lines = text_lines(body)
+    text = "".join(lines)
+    if len(text) < MIN_TEXT:
+        return None
+    mins, mask = [_EMPTY] * BINS, BINS - 1
+    for value in map(zlib.crc32, map(str.encode, set(_sampled_shingles().findall(text)))):
+        if value < mins[value & mask]:
+            mins[value & mask] = value
+    _densify(mins)
+    numbered = set()
+    # Masked in one pass ("#" is punctuation: no line has one of its own).
+    masked_lines = _NUMBER.sub("#", "\n".join(lines)).split("\n")
+    for line, masked in zip(lines, masked_lines, strict=True):
+        if "#" in masked:
+            numbers = _NUMBER.findall(line)
+            if len(masked) - len(numbers) >= _SHORT_LINE:
+                numbered.add(
+                    _LINE.pack(zlib.crc32(masked.encode()), zlib.crc32(" ".join(numbers).encode()))
+                )
+    # Years, days and term numbers, as (0, hash): the facts that tell one issue from the next.
+    facts = {_LINE.pack(0, zlib.crc32(fact.encode())) for fact in _facts(text)}
+    return _HEAD.pack(*mins) + b"".join(sorted(numbered)[:MAX_LINES] + sorted(facts)[:MAX_LINES])
+
+
+def _facts(text: str) -> set[str]:
+    found = {match[0] for match in _YEAR.finditer(text)}
+    found.update(f"{int(m[1])}-{int(m[2])}" for m in _DAY.finditer(text))
+    found.update(f"第{m[1]}{m[2]}" for m in _TERM.finditer(text))
+    return found
+
+
+def _densify(mins: list[int]) -> None:
+    """Fill empty bins from the next filled one (rotation), so that two copies with the
+    same shingles fill them alike; the offset keeps borrowed values apart from real ones."""
+    if all(value == _EMPTY for value in mins):
+        return
+    for slot in range(BINS):
+        step = 0
+        while mins[(slot + step) % BINS] == _EMPTY:
+            step += 1
+        if step:
+            mins[slot] = (mins[(slot + step) % BINS] + step * 0x9E3779B1) & 0xFFFFFFFE
+
+
+def unpack(stored: bytes) -> Signature:
+    stored = bytes(stored)
+    bins = _HEAD.unpack_from(stored)
+    lines = frozenset(_LINE.iter_unpack(stored[_HEAD.size :]))
+    return Signature(bins, lines)
+
+
+def band_keys(stored: bytes) -> list[int]:
+    """The BANDS LSH keys of a signature: the band number and a hash of its bins, in a
+    signed 64-bit integer (a BigIntegerField on both databases)."""
+    raw = bytes(stored)[: _HEAD.size]
+    width = BAND_ROWS * 4
+    return [
+        (band << 32 | zlib.crc32(raw[band * width : (band + 1) * width])) - (1 << 62)
+        for band in range(BANDS)
+    ]
+
+
+def similarity(a: Signature, b: Signature) -> float:
+    """The estimated Jaccard similarity of the two bodies' shingles."""
+    return sum(map(int.__eq__, a.bins, b.bins)) / BINS
+
+
+def numbers_differ(a: Signature, b: Signature) -> bool:
+    """Whether the two bodies are other issues of one text: a line both have reads with other
+    numbers in each, or each names a year, a day or a term number (第3期) the other does not
+    (a copy may leave some out, never add its own)."""
+    facts_a = {line for line in a.lines if line[0] == 0}
+    facts_b = {line for line in b.lines if line[0] == 0}
+    if facts_a - facts_b and facts_b - facts_a:
+        return True
+    numbers_a = defaultdict(set)
+    for masked, numbers in a.lines - facts_a:
+        numbers_a[masked].add(numbers)
+    return any(
+        masked in numbers_a and numbers not in numbers_a[masked]
+        for masked, numbers in b.lines - a.lines - facts_b
+    )
+
+
+def same_notice(a: Signature, b: Signature) -> bool:
+    return similarity(a, b) >= SAME and not numbers_differ(a, b)
+
+
+# --- Groups in the database ---------------------------------------------------------------
+
+
+class Member(NamedTuple):
+    id: int
+    date: Any
+    group: int | None
+    signature: bytes | None
+
+
+class Groups:
+    """Grouping over a notice model and its band model: the app's (the importer, Notice.save(),
+    deletions) or a migration's historical ones (0018 fills existing rows with it)."""
+
+    def __init__(self, notice_model: Any = None, band_model: Any = None, using: str = "default"):
+        if notice_model is None:
+            from notices.models import Notice, NoticeBand
+
+            notice_model, band_model = Notice, NoticeBand
+        self.notices = notice_model.objects.using(using)
+        self.bands = band_model.objects.using(using)
+        self.band_model = band_model
+        self.using = using
+
+    def _members(self, ids: Iterable[int]) -> dict[int, Member]:
+        rows = self.notices.filter(id__in=list(ids)).values_list("id", "date", "group", "signature")
+        return {row[0]: Member(*row) for row in rows}
+
+    def place(self, ids: Sequence[int]) -> None:
+        """Group these notices (their signatures stored, their bands not yet): each joins the
+        group of its best match among notices placed before, this batch's earlier ones
+        included. One query finds the candidates of the whole batch."""
+        placing = self._members(ids)
+        order = [i for i in ids if i in placing]
+        keys = {i: band_keys(placing[i].signature) for i in order if placing[i].signature}
+        self._insert_bands([(i, key) for i, ks in keys.items() for key in ks])
+        hits: dict[int, Counter[int]] = {i: Counter() for i in keys}
+        for i, other, shared in self._band_hits(list(keys)):
+            hits[i][other] = shared
+        position = {i: n for n, i in enumerate(order)}
+        wanted = set()
+        for i, counter in hits.items():
+            # Batch-mates placed after this one find it from their side.
+            for other in [o for o in counter if position.get(o, -1) > position[i]]:
+                del counter[other]
+            wanted.update(o for o, _ in counter.most_common(MAX_CANDIDATES))
+        known = self._members(wanted - placing.keys()) | placing
+        groups: dict[int, int | None] = {i: m.group for i, m in known.items()}
+        joined: dict[int, int] = {}  # notice -> its group's key (a member's id)
+        for i in order:
+            if i not in hits:
+                continue
+            mine = unpack(placing[i].signature)
+            best, best_score = None, SAME
+            for other, _ in hits[i].most_common(MAX_CANDIDATES):
+                theirs = known.get(other)
+                if theirs is None or not theirs.signature:
+                    continue
+                other_signature = unpack(theirs.signature)
+                score = similarity(mine, other_signature)
+                if score >= best_score and not numbers_differ(mine, other_signature):
+                    best, best_score = other, score
+            if best is not None:
+                groups[i] = groups[best] = joined[i] = joined[best] = groups[best] or best
+        self._store(joined, known)
+
+    def _insert_bands(self, rows: list[tuple[int, int]]) -> None:
+        """INSERT (notice, key) rows directly: an instance per row cost more than its insert."""
+        if not rows:
+            return
+        quote = connections[self.using].ops.quote_name
+        sql = (
+            f"INSERT INTO {quote(self.band_model._meta.db_table)} (notice_id, key) VALUES (%s, %s)"
+        )
+        with connections[self.using].cursor() as cursor:
+            cursor.executemany(sql, rows)
+
+    def _band_hits(self, ids: list[int]) -> list[tuple[int, int, int]]:
+        """(notice, other notice, bands shared) for these notices, counted by the database
+        in one query per 500: the rows of keys many notices share never reach Python."""
+        table = connections[self.using].ops.quote_name(self.band_model._meta.db_table)
+        found = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join(["%s"] * len(chunk))
+            sql = (
+                f"SELECT mine.notice_id, theirs.notice_id, COUNT(*) FROM {table} mine "
+                f"JOIN {table} theirs ON theirs.key = mine.key "
+                f"AND theirs.notice_id <> mine.notice_id WHERE mine.notice_id IN ({marks}) "
+                "GROUP BY mine.notice_id, theirs.notice_id"
+            )
+            with connections[self.using].cursor() as cursor:
+                cursor.execute(sql, chunk)
+                found += cursor.fetchall()
+        return found
+
+    def _store(self, joined: dict[int, int], known: dict[int, Member]) -> None:
+        """Write the groups notices joined ({notice: the group's key, a member's id}): each
+        with the members stored before, the earliest (date, id) the lead, in one UPDATE."""
+        if not joined:
+            return
+        members: dict[int, dict[int, Any]] = defaultdict(dict)
+        stored = self.notices.filter(group__in=set(joined.values()))
+        for row_id, group, date in stored.values_list("id", "group", "date"):
+            members[joined.get(row_id, group)][row_id] = date
+        for row_id, group in joined.items():
+            members[group][row_id] = known[row_id].date
+        rows = []
+        for dates in members.values():
+            lead = min(dates, key=lambda row_id: (dates[row_id], row_id))
+            rows += [(lead, len(dates), row_id) for row_id in dates]
+        # Not bulk_update(): its CASE per row cost more than the rest of grouping.
+        quote = connections[self.using].ops.quote_name
+        table = quote(self.notices.model._meta.db_table)
+        sql = f"UPDATE {table} SET {quote('group')} = %s, group_size = %s WHERE id = %s"
+        with connections[self.using].cursor() as cursor:
+            cursor.executemany(sql, rows)
+
+    def remove(self, ids: Iterable[int]) -> list[int]:
+        """Take these notices out of their groups (deleted, or about to be placed again) and
+        regroup the rest of each; returns the ids taken out."""
+        ids = set(ids)
+        leads = set(
+            self.notices.filter(id__in=ids, group__isnull=False).values_list("group", flat=True)
+        )
+        self.bands.filter(notice_id__in=ids).delete()
+        self.notices.filter(id__in=ids).update(group=None, group_size=1)
+        if leads:
+            rest = list(
+                self.notices.filter(group__in=leads)
+                .exclude(id__in=ids)
+                .order_by("date", "id")
+                .values_list("id", flat=True)
+            )
+            self.notices.filter(id__in=rest).update(group=None, group_size=1)
+            self.bands.filter(notice_id__in=rest).delete()
+            self.place(rest)
+        return sorted(ids)
+
+    def regroup(self, ids: Sequence[int]) -> None:
+        """Place these notices again, after their bodies or dates changed."""
+        self.remove(ids)
+        self.place(
+            list(
+                self.notices.filter(id__in=list(ids))
+                .order_by("date", "id")
+                .values_list("id", flat=True)
+            )
+        )
+
+
+SHOWN = 50  # other sources listed on a notice's page and in its JSON
+
+
+def other_copies(notice: Any) -> list[Any]:
+    """The other notices of `notice`'s group, earliest first (the page's 也发布于)."""
+    if notice.group is None:
+        return []
+    rows = type(notice).objects.filter(group=notice.group).exclude(id=notice.id)
+    fields = ("id", "urlname", "title", "site", "domain", "date", "source_url", "group")
+    return list(rows.order_by("date", "id").only(*fields)[:SHOWN])
