@@ -449,7 +449,7 @@ class _Backend:
         return Q()
 
     def listed_sql(self, ids: list[int]) -> tuple[str, list]:
-        """A subquery of these ids, sent as one parameter (see matched_notices())."""
+        """A subquery of these ids, sent as one parameter (see matched_ids_sql())."""
         raise NotImplementedError
 
 
@@ -709,13 +709,12 @@ class _PostgreSQL(_Backend):
         return "0", [], 1.0
 
 
-def matched_notices(results: SearchResults) -> QuerySet[Notice]:
-    """The matches of a search as a queryset over their ids, found once: a search's facets
-    group them in five queries, and each one found them again through the index (a third
-    of a search page's database time at 100,000 notices, issue 13). For a bounded number
-    of matches (SEARCH_FACET_LIMIT): the ids go to the database as one parameter."""
-    ids = results.match_ids()
-    return Notice.objects.filter(id__in=RawSQL(*_backend().listed_sql(ids)))
+def matched_ids_sql(results: SearchResults) -> tuple[str, list]:
+    """SQL and its one parameter selecting the ids of a search's matches, found once: a
+    search's facets group them in five queries, and each one found them again through the
+    index (a third of a search page's database time at 100,000 notices, issue 13). For a
+    bounded number of matches (SEARCH_FACET_LIMIT): the ids go as one parameter."""
+    return _backend().listed_sql(results.match_ids())
 
 
 def _backend() -> _Backend:
