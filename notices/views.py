@@ -920,7 +920,8 @@ def _search_facets(results: SearchResults, filters: NoticeFilters, request: Http
 def search(request: HttpRequest) -> HttpResponse:
     query_text, query, sort, filters = _search_request(request)
     notices = filters.apply(Notice.objects.published())
-    results = search_notices(query, notices, sort=sort)
+    # The HTML shows no tags of a result; its JSON does.
+    results = search_notices(query, notices, sort=sort, tags=wants_json(request))
     page = Paginator(results, settings.NOTICES_PAGE_SIZE, orphans=3).get_page(
         request.GET.get("page")
     )
