@@ -286,13 +286,13 @@ class NoticeQuerySet(models.QuerySet):
         # every list, feed, sitemap and search skips it instead of failing to link it.
         return self.exclude(urlname="")
 
-    def for_list(self) -> NoticeQuerySet:
-        """What list pages show: no bodies, categories and tags in two extra queries."""
+    def for_list(self, *, tags: bool = True) -> NoticeQuerySet:
+        """What list pages show: no bodies, categories and tags in two extra queries (tags
+        left out for a page that shows none: a search's results)."""
+        lookups: list[Any] = [models.Prefetch("categories", queryset=Category.objects.labelled())]
         return self.defer(
             "body", "body_html", "extra", "attachments", "signature"
-        ).prefetch_related(
-            models.Prefetch("categories", queryset=Category.objects.labelled()), "tags"
-        )
+        ).prefetch_related(*lookups, *(["tags"] if tags else []))
 
 
 class NoticeVersionFields(models.Model):

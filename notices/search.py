@@ -449,7 +449,7 @@ class _Backend:
         return Q()
 
     def listed_sql(self, ids: list[int]) -> tuple[str, list]:
-        """A subquery of these ids, sent as one parameter (see matched_notices())."""
+        """A subquery of these ids, sent as one parameter (see matched_ids_sql())."""
         raise NotImplementedError
 
 
@@ -709,13 +709,12 @@ class _PostgreSQL(_Backend):
         return "0", [], 1.0
 
 
-def matched_notices(results: SearchResults) -> QuerySet[Notice]:
-    """The matches of a search as a queryset over their ids, found once: a search's facets
-    group them in five queries, and each one found them again through the index (a third
-    of a search page's database time at 100,000 notices, issue 13). For a bounded number
-    of matches (SEARCH_FACET_LIMIT): the ids go to the database as one parameter."""
-    ids = results.match_ids()
-    return Notice.objects.filter(id__in=RawSQL(*_backend().listed_sql(ids)))
+def matched_ids_sql(results: SearchResults) -> tuple[str, list]:
+    """SQL and its one parameter selecting the ids of a search's matches, found once: a
+    search's facets group them in five queries, and each one found them again through the
+    index (a third of a search page's database time at 100,000 notices, issue 13). For a
+    bounded number of matches (SEARCH_FACET_LIMIT): the ids go as one parameter."""
+    return _backend().listed_sql(results.match_ids())
 
 
 def _backend() -> _Backend:
@@ -770,7 +769,9 @@ def _everything_searchable(notices: QuerySet[Notice]) -> bool:
     published = Notice.objects.published()
     return (
         notices.model is Notice
-        and str(notices.query) == str(published.query)
+        # The conditions compared as expressions: printing both queries' SQL cost a
+        # millisecond of every search (issue 13).
+        and notices.query.where == published.query.where
         and not Notice.objects.filter(urlname="").exists()
     )
 
@@ -783,8 +784,16 @@ class SearchResults:
     with filters, the matches are joined to the filtered notices.
     """
 
-    def __init__(self, query: ParsedQuery, notices: QuerySet[Notice], sort: str = "relevance"):
+    def __init__(
+        self,
+        query: ParsedQuery,
+        notices: QuerySet[Notice],
+        sort: str = "relevance",
+        *,
+        tags: bool = True,
+    ):
         self.query = query
+        self.tags = tags  # whether the pages' notices come with their tags
         self.sort = sort if sort in SORTS else "relevance"
         self.base = notices
         self.backend = _backend()
@@ -840,7 +849,7 @@ class SearchResults:
         if self.unfiltered:
             return self._load(self._index_page("all", start, stop, newest=newest))
         order = ("-date", "-id") if newest else ("date", "id")
-        return list(self.notices.for_list().order_by(*order)[start:stop])
+        return list(self.notices.for_list(tags=self.tags).order_by(*order)[start:stop])
 
     def _ranked_ids(self) -> list[int] | None:
         """Every match in relevance order, when there are few enough to score them all."""
@@ -931,7 +940,7 @@ class SearchResults:
             ),
         ).order_by("-exact_title", "-exact", "-folded_title", "-date", "-id")
         with _planner_without(self.backend.exact_plans_off):
-            return list(ranked.for_list()[start:stop])
+            return list(ranked.for_list(tags=self.tags)[start:stop])
 
     def _title_first(self, start: int, stop: int) -> list[Notice]:
         """Many matches: those with every term in the title first, each group newest first."""
@@ -951,10 +960,11 @@ class SearchResults:
         newest = ("-date", "-id")
         found: list[Notice] = []
         if start < title_count:
-            found += in_title.for_list().order_by(*newest)[start : min(stop, title_count)]
+            rows = in_title.for_list(tags=self.tags).order_by(*newest)
+            found += rows[start : min(stop, title_count)]
         if stop > title_count:
             rest = self.notices.filter(~Q(id__in=self._part_ids("title")))
-            found += rest.for_list().order_by(*newest)[
+            found += rest.for_list(tags=self.tags).order_by(*newest)[
                 max(start - title_count, 0) : stop - title_count
             ]
         return found
@@ -978,22 +988,22 @@ class SearchResults:
     def _part_ids(self, part: str) -> RawSQL:
         return RawSQL(*self.backend.ids_sql(self.query, part))
 
-    @staticmethod
-    def _ids_by_key(keys: list[int]) -> dict[int, int]:
+    def _ids_by_key(self, keys: list[int]) -> dict[int, int]:
         if not keys:
             return {}
-        return dict(
-            SearchDocument.objects.filter(sort_key__in=keys).values_list("sort_key", "notice_id")
-        )
+        # Up to RANK_LIMIT keys as one parameter: the ORM's IN of 1,000 placeholders cost
+        # more CPU to build than the lookup itself (issue 13).
+        listed, params = self.backend.listed_sql(keys)
+        sql = f"SELECT sort_key, notice_id FROM {DOCUMENT_TABLE} WHERE sort_key IN ({listed})"
+        return dict(_fetch(sql, params))
 
-    @classmethod
-    def _ids_for_keys(cls, keys: list[int]) -> list[int]:
-        by_key = cls._ids_by_key(keys)
+    def _ids_for_keys(self, keys: list[int]) -> list[int]:
+        by_key = self._ids_by_key(keys)
         return [by_key[key] for key in keys if key in by_key]
 
     def _load(self, ids: Sequence[int]) -> list[Notice]:
         # The ids already match: loading through `notices` would run the search again.
-        by_id = self.base.for_list().in_bulk(list(ids))
+        by_id = self.base.for_list(tags=self.tags).in_bulk(list(ids))
         return [by_id[notice_id] for notice_id in ids if notice_id in by_id]
 
 
@@ -1002,12 +1012,14 @@ def search_notices(
     notices: QuerySet[Notice] | None = None,
     *,
     sort: str = "relevance",
+    tags: bool = True,
 ) -> SearchResults:
-    """Notices matching `query` (within `notices`, default all published), sorted by `sort`."""
+    """Notices matching `query` (within `notices`, default all published), sorted by `sort`;
+    without `tags`, the pages' notices come without their tags (the search page's HTML)."""
     parsed = query if isinstance(query, ParsedQuery) else parse_query(query)
     if notices is None:
         notices = Notice.objects.published()
-    return SearchResults(parsed, notices, sort)
+    return SearchResults(parsed, notices, sort, tags=tags)
 
 
 # --- Highlighting (always from the original text, always escaped) ------------------------

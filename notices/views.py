@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -38,6 +39,7 @@ from notices.caching import cached, queryset_key, request_version
 from notices.filters import (
     DROPPED_PARAMS,
     FACET_PAGE_LIMIT,
+    Facets,
     NoSuchScope,
     NoticeFilters,
     facet_counts,
@@ -67,9 +69,10 @@ from notices.rendering import plain_text
 from notices.search import SORTS as SEARCH_SORTS
 from notices.search import (
     ParsedQuery,
+    SearchResults,
     highlight,
     highlight_html,
-    matched_notices,
+    matched_ids_sql,
     parse_query,
     search_notices,
     snippet,
@@ -908,11 +911,19 @@ def _search_hits(
     ]
 
 
+def _search_facets(results: SearchResults, filters: NoticeFilters, request: HttpRequest) -> Facets:
+    """Facets of a search's matches, their ids found once and grouped by hand."""
+    ids_sql = matched_ids_sql(results)
+    notices = Notice.objects.filter(id__in=RawSQL(*ids_sql))
+    return facet_counts(notices, filters, ids_sql=ids_sql, request=request)
+
+
 @require_safe
 def search(request: HttpRequest) -> HttpResponse:
     query_text, query, sort, filters = _search_request(request)
     notices = filters.apply(Notice.objects.published())
-    results = search_notices(query, notices, sort=sort)
+    # The HTML shows no tags of a result; its JSON does.
+    results = search_notices(query, notices, sort=sort, tags=wants_json(request))
     page = Paginator(results, settings.NOTICES_PAGE_SIZE, orphans=3).get_page(
         request.GET.get("page")
     )
@@ -927,7 +938,7 @@ def search(request: HttpRequest) -> HttpResponse:
         facets = cached(
             "search-facets",
             [queryset_key(results.notices), filters.query(), get_language()],
-            lambda: facet_counts(matched_notices(results), filters, request=request),
+            lambda: _search_facets(results, filters, request),
             request=request,
         )
     facets_skipped = bool(query) and not facets_shown

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
+from django.http import QueryDict
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -311,6 +312,53 @@ class MoreValuesTests(FacetTestCase):
                        tags=(f"新标签{i}", "通知"))  # fmt: skip
         with self.assertNumQueries(len(few)):
             self.client.get(url)
+
+
+class SearchFacetTests(FacetTestCase):
+    """A search's facets come from hand-written queries over its matched ids (issue 13):
+    the same values, counts and order as the grouped ORM queries over its matches."""
+
+    def setUp(self) -> None:
+        # Years and months split at local midnight (UTC is 8 hours behind), some
+        # attachments, tags shared unevenly, two sites and a category branch.
+        edges = [when(2022, 12, 31, 23), when(2023, 1, 1, 0), when(2023, 5, 31, 23),
+                 when(2023, 6, 1, 1), when(2024, 2, 29, 12), when(2021, 7, 1, 7)]  # fmt: skip
+        for i, date in enumerate(edges * 2):
+            add_notice(
+                f"s{i}", f"招生通知{i}", date, site="北岭工程大学" if i % 3 else "青岚大学",
+                categories=("blgc.edu.cn", "北岭工程大学", "研究生院" if i % 2 else "本科生院"),
+                tags=("招生", f"第{i % 4}批")[: 1 + i % 2], has_attachments=i % 4 == 0,
+            )  # fmt: skip
+        add_notice("other", "放假安排", when(2023, 3, 1), tags=("招生",))
+
+    def test_search_facets_match_the_grouped_queries(self) -> None:
+        from notices.filters import NoticeFilters, facet_counts
+        from notices.models import Notice
+        from notices.search import parse_query, search_notices
+        from notices.views import _search_facets
+
+        branch = Category.objects.get(name="北岭工程大学").path
+        for params in ({}, {"year": "2023"}, {"tag": "招生"}, {"site": "青岚大学"},
+                       {"category": branch}):  # fmt: skip
+            with self.subTest(params=params):
+                filters = NoticeFilters.from_params(QueryDict(urlencode(params)))
+                results = search_notices(
+                    parse_query("招生"), filters.apply(Notice.objects.published())
+                )
+                by_orm = facet_counts(results.notices, filters)
+                by_hand = _search_facets(results, filters, None)
+                self.assertEqual(by_hand, by_orm)
+                self.assertEqual(by_hand.more, by_orm.more)
+                self.assertTrue(by_hand["years"] or by_hand["months"])
+        filters = NoticeFilters.from_params(QueryDict("year=2023"))
+        results = search_notices(parse_query("招生"), filters.apply(Notice.objects.published()))
+        months = _search_facets(results, filters, None)["months"]
+        self.assertEqual([(m["value"], m["count"]) for m in months], [(6, 2), (5, 2), (1, 2)])
+
+    def test_the_page_shows_them(self) -> None:
+        page = self.get_json(reverse("notices:search"), q="招生")
+        years = [(v["value"], v["count"]) for v in page["facets"]["years"]]
+        self.assertEqual(years, [(2024, 2), (2023, 6), (2022, 2), (2021, 2)])
 
 
 class ArchiveMonthTests(FacetTestCase):
