@@ -18,7 +18,6 @@ import argparse
 import cProfile
 import os
 import pstats
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,41 +25,6 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import run  # noqa: E402  (bench/run.py: the same pages and words as make bench)
-
-
-def measure(client, urls: list[str], requests: int) -> dict:
-    from django.db import connection
-
-    executed: list[str] = []
-
-    def count(execute, sql, params, many, context):
-        executed.append(sql)
-        return execute(sql, params, many, context)
-
-    def get(url: str) -> tuple[float, int, int]:
-        executed.clear()
-        with connection.execute_wrapper(count):
-            started = time.process_time()
-            response = client.get(url)
-            used = (time.process_time() - started) * 1000
-        return used, response.status_code, len(executed)
-
-    first, status, first_queries = get(urls[0])
-    timings, queries, statuses = [], set(), {status}
-    for index in range(requests):
-        used, status, n = get(urls[(index + 1) % len(urls)])
-        timings.append(used)
-        queries.add(n)
-        statuses.add(status)
-    timings.sort()
-    return {
-        "first": first,
-        "p50": statistics.median(timings),
-        "p95": timings[max(0, int(len(timings) * 0.95) - 1)],
-        "queries_first": first_queries,
-        "queries": max(queries),
-        "statuses": sorted(statuses),
-    }
 
 
 def main() -> None:
@@ -74,12 +38,10 @@ def main() -> None:
 
     django.setup()
     from django.db.models import Count  # noqa: F401  (settles app registry imports)
-    from django.test import Client
 
     from notices.models import Notice
 
     pages = run.pages_to_measure(Notice.objects.count(), args.requests)
-    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     print(f"load average {os.getloadavg()[0]:.1f}; CPU ms per request (process_time)")
     print(f"{'page':<24}{'first':>8}{'p50':>8}{'p95':>8}{'queries':>10}")
     for label, urls in pages.items():
@@ -88,14 +50,14 @@ def main() -> None:
         if args.profile and args.profile == label:
             profile = cProfile.Profile()
             profile.enable()
-            result = measure(client, urls, args.requests)
+            result = run.measure_latency(urls, args.requests, time.process_time)
             profile.disable()
             stats = pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative"))
             stats.print_stats(int(os.environ.get("LINES", "45")))
         else:
-            result = measure(client, urls, args.requests)
+            result = run.measure_latency(urls, args.requests, time.process_time)
         print(
-            f"{label:<24}{result['first']:>8.1f}{result['p50']:>8.1f}{result['p95']:>8.1f}"
+            f"{label:<24}{result['first_ms']:>8.1f}{result['p50_ms']:>8.1f}{result['p95_ms']:>8.1f}"
             f"{result['queries_first']:>5}/{result['queries']:<4} {result['statuses']}"
         )
 
