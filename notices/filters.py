@@ -40,7 +40,6 @@ from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -488,7 +487,7 @@ def facet_counts(
     if filters.year:
         values["months"] = [] if filters.month else periods
     values["attachments"] = _attachment_facet(source, filters)
-    originals = _originals_facet(notices, filters)
+    originals = _originals_facet(notices, filters, request)
     if originals:  # the key appears once the link checker found a dead original
         values["originals"] = originals
     facets = Facets(more={name: facet_page_url(name, filters) for name, has in more.items() if has})
@@ -619,6 +618,8 @@ class _Listed(_Grouped):
     ):
         super().__init__(notices, request)
         self.ids_sql, self.ids_params = ids_sql
+        # (year filtered, periods, counts by period and has_attachments), see _by_period().
+        self._grouped: tuple[int | None, list[Period], list[tuple]] | None = None
 
     def _rows(self, sql: str, params: Iterable = (), *, leading: Iterable = ()) -> list[tuple]:
         """The rows of `sql`, its {ids} the notices' ids; `leading`: parameters before them."""
@@ -628,25 +629,37 @@ class _Listed(_Grouped):
             return cursor.fetchall()
 
     def periods(self, filters: NoticeFilters) -> list[tuple[Period, int]]:
-        if filters.year:
-            years = (filters.year, filters.year)
-        else:
-            first, last = self._rows(
-                f'SELECT MIN("date"), MAX("date") FROM {NOTICE} WHERE id IN ({{ids}})'
-            )[0]
-            if first is None:
-                return []
-            years = (_local(first).year, _local(last).year)
-        periods, starts, end = _periods_and_starts(years, by_month=bool(filters.year))
+        periods, rows = self._by_period(filters.year)
+        by_period: dict[int, int] = {}
+        for index, _attachments, count in rows:
+            if index >= 0:
+                by_period[index] = by_period.get(index, 0) + count
+        return [(periods[index], count) for index, count in sorted(by_period.items())]
+
+    def _by_period(self, year: int | None) -> tuple[list[Period], list[tuple]]:
+        """The matches counted by period (years, or the months of `year`; -1 outside them)
+        and has_attachments, in one query for both facets. The years span the archive's
+        (kept per data version), not the matches': their MIN/MAX was one more query."""
+        if self._grouped is not None and self._grouped[0] == year:
+            return self._grouped[1], self._grouped[2]
+        years = (year, year) if year else published_years(self.request)
+        if years is None:
+            return [], []
+        periods, starts, end = _periods_and_starts(years, by_month=bool(year))
         case, order = _period_case_sql(len(starts))
         adapt = connection.ops.adapt_datetimefield_value
-        bounds = '"date" >= %s' + (' AND "date" < %s' if end is not None else "")
+        outside = '"date" < %s' + (' OR "date" >= %s' if end is not None else "")
         rows = self._rows(
-            f"SELECT {case}, COUNT(*) FROM {NOTICE} WHERE id IN ({{ids}}) AND {bounds} GROUP BY 1",
-            [adapt(starts[0]), *([adapt(end)] if end else [])],
-            leading=[adapt(starts[i]) for i in order],
+            f"SELECT CASE WHEN {outside} THEN -1 ELSE {case} END, has_attachments, COUNT(*)"
+            f" FROM {NOTICE} WHERE id IN ({{ids}}) GROUP BY 1, 2",
+            leading=[
+                adapt(starts[0]),
+                *([adapt(end)] if end else []),
+                *[adapt(starts[i]) for i in order],
+            ],
         )
-        return [(periods[index], count) for index, count in sorted(rows)]
+        self._grouped = (year, periods, rows)
+        return periods, rows
 
     def sites(self, limit: int) -> list[tuple[str, int]]:
         return self._rows(
@@ -664,8 +677,10 @@ class _Listed(_Grouped):
         )
 
     def with_attachments(self) -> int:
-        sql = f"SELECT COUNT(*) FROM {NOTICE} WHERE id IN ({{ids}}) AND has_attachments"
-        return self._rows(sql)[0][0]
+        # Whatever the periods, every match is counted in the facets' grouped rows.
+        year = self._grouped[0] if self._grouped is not None else None
+        _periods, rows = self._by_period(year)
+        return sum(count for _index, attachments, count in rows if attachments)
 
     def tags(self, excluded: list[int], limit: int) -> list[tuple[int, int]]:
         left_out = [*excluded, *self.site_tag_ids()]
@@ -847,10 +862,13 @@ def _attachment_facet(source: _Grouped | _Stored, filters: NoticeFilters) -> lis
     ]
 
 
-def _originals_facet(notices: QuerySet[Notice], filters: NoticeFilters) -> list[dict]:
+def _originals_facet(
+    notices: QuerySet[Notice], filters: NoticeFilters, request: HttpRequest | None = None
+) -> list[dict]:
     """ "原文已失效 N": the notices of the list whose original is gone (issue 15), once the
-    link checker found any; one query when it found none, two when it did."""
-    if filters.source or not SourceCheck.objects.filter(SourceCheck.dead_q()).exists():
+    link checker found any; one query when it found none (none with a request: kept per
+    data version), two when it did."""
+    if filters.source or not _dead_sources_exist(request):
         return []
     count = gone_count(notices)
     if not count:
@@ -865,6 +883,15 @@ def _originals_facet(notices: QuerySet[Notice], filters: NoticeFilters) -> list[
             change={"source": "gone"},
         )
     ]
+
+
+def _dead_sources_exist(request: HttpRequest | None) -> bool:
+    """Whether the link checker found any original gone (it bumps the data version)."""
+
+    def compute() -> bool:
+        return SourceCheck.objects.filter(SourceCheck.dead_q()).exists()
+
+    return compute() if request is None else cached("dead-sources", [], compute, request=request)
 
 
 def _period_values(source: _Grouped | _Stored, filters: NoticeFilters) -> list[dict]:
@@ -926,6 +953,20 @@ def period_counts(
     return [(periods[index], count) for index, count in sorted(rows)]
 
 
+def published_years(request: HttpRequest | None = None) -> tuple[int, int] | None:
+    """The first and last year (site time zone) of the published notices, kept per data
+    version; None without notices."""
+
+    def compute() -> tuple[int, int] | tuple[()]:
+        bounds = Notice.objects.published().aggregate(first=Min("date"), last=Max("date"))
+        if bounds["first"] is None:
+            return ()  # not None: cached() would take that for a miss
+        return (timezone.localtime(bounds["first"]).year, timezone.localtime(bounds["last"]).year)
+
+    years = cached("published-years", [], compute, request=request)
+    return years or None
+
+
 def _periods_and_starts(
     years: tuple[int, int], *, by_month: bool
 ) -> tuple[list[Period], list[dt.datetime], dt.datetime | None]:
@@ -957,15 +998,6 @@ def _period_case_sql(count: int, column: str = '"date"') -> tuple[str, tuple[int
         return f"CASE WHEN {column} < %s THEN {below} ELSE {index(middle, high)} END"
 
     return index(0, count), tuple(order)
-
-
-def _local(value: dt.datetime | str) -> dt.datetime:
-    """A datetime as a raw query returns it (SQLite: UTC text) in the site's time zone."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=dt.UTC)
-    return timezone.localtime(value)
 
 
 def _facet_value(

@@ -86,8 +86,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.http import HttpRequest
 from django.utils.safestring import SafeString, mark_safe
 
+from notices.caching import cached
 from notices.models import Notice, SearchDocument, TaggedNotice
 from notices.rendering import plain_text
 
@@ -761,7 +763,7 @@ def filter_notices(notices: QuerySet[Notice], query: str | ParsedQuery) -> Query
     return notices.filter(id__in=_matching_ids(parsed))
 
 
-def _everything_searchable(notices: QuerySet[Notice]) -> bool:
+def _everything_searchable(notices: QuerySet[Notice], request: HttpRequest | None = None) -> bool:
     """Whether `notices` holds every indexed notice, so the index alone counts and pages.
     Published notices are all of them unless one lacks a urlname (unique: one at most)."""
     if not notices.query.has_filters():
@@ -772,8 +774,18 @@ def _everything_searchable(notices: QuerySet[Notice]) -> bool:
         # The conditions compared as expressions: printing both queries' SQL cost a
         # millisecond of every search (issue 13).
         and notices.query.where == published.query.where
-        and not Notice.objects.filter(urlname="").exists()
+        and not _has_unlisted(request)
     )
+
+
+def _has_unlisted(request: HttpRequest | None) -> bool:
+    """Whether a notice lacks a urlname: asked by every search, so kept per data version
+    when the request (which reads that version once) is known."""
+
+    def compute() -> bool:
+        return Notice.objects.filter(urlname="").exists()
+
+    return compute() if request is None else cached("unlisted-notice", [], compute, request=request)
 
 
 class SearchResults:
@@ -791,6 +803,7 @@ class SearchResults:
         sort: str = "relevance",
         *,
         tags: bool = True,
+        request: HttpRequest | None = None,
     ):
         self.query = query
         self.tags = tags  # whether the pages' notices come with their tags
@@ -800,7 +813,7 @@ class SearchResults:
         self.notices = (
             notices.filter(id__in=_matching_ids(query, self.backend)) if query else notices.none()
         )
-        self.unfiltered = _everything_searchable(notices)
+        self.unfiltered = _everything_searchable(notices, request)
         self._count: int | None = None
         self._ranked: list[int] | None = None
         self._ranked_done = False
@@ -841,6 +854,12 @@ class SearchResults:
         (RANK_LIMIT), else one query."""
         if self._ranked_done and self._ranked is not None:
             return list(self._ranked)
+        if not self.query:
+            return []
+        if self.unfiltered:
+            # From the index alone: joining the notices read their fat rows (81 ms of a
+            # search for a word in 2,500 of 10,000 notices, against 5 ms, issue 13).
+            return [row[0] for row in _fetch(*self.backend.ids_sql(self.query))]
         return list(self.notices.order_by().values_list("id", flat=True))
 
     # --- orders ---
@@ -1013,13 +1032,15 @@ def search_notices(
     *,
     sort: str = "relevance",
     tags: bool = True,
+    request: HttpRequest | None = None,
 ) -> SearchResults:
     """Notices matching `query` (within `notices`, default all published), sorted by `sort`;
-    without `tags`, the pages' notices come without their tags (the search page's HTML)."""
+    without `tags`, the pages' notices come without their tags (the search page's HTML).
+    `request`: what is kept per data version is read once per request."""
     parsed = query if isinstance(query, ParsedQuery) else parse_query(query)
     if notices is None:
         notices = Notice.objects.published()
-    return SearchResults(parsed, notices, sort, tags=tags)
+    return SearchResults(parsed, notices, sort, tags=tags, request=request)
 
 
 # --- Highlighting (always from the original text, always escaped) ------------------------

@@ -913,6 +913,9 @@ def _search_hits(
 
 def _search_facets(results: SearchResults, filters: NoticeFilters, request: HttpRequest) -> Facets:
     """Facets of a search's matches, their ids found once and grouped by hand."""
+    if not results.count():
+        # Nothing to group: the same empty facets from an empty queryset, without a query.
+        return facet_counts(Notice.objects.none(), filters, request=request)
     ids_sql = matched_ids_sql(results)
     notices = Notice.objects.filter(id__in=RawSQL(*ids_sql))
     return facet_counts(notices, filters, ids_sql=ids_sql, request=request)
@@ -923,7 +926,7 @@ def search(request: HttpRequest) -> HttpResponse:
     query_text, query, sort, filters = _search_request(request)
     notices = filters.apply(Notice.objects.published())
     # The HTML shows no tags of a result; its JSON does.
-    results = search_notices(query, notices, sort=sort, tags=wants_json(request))
+    results = search_notices(query, notices, sort=sort, tags=wants_json(request), request=request)
     page = Paginator(results, settings.NOTICES_PAGE_SIZE, orphans=3).get_page(
         request.GET.get("page")
     )
@@ -1021,7 +1024,7 @@ def facet_detail(request: HttpRequest, facet: str) -> HttpResponse:
     # A search's facets are counted over its matches, with the search page's bound.
     too_broad = False
     if query:
-        results = search_notices(query, notices)
+        results = search_notices(query, notices, request=request)
         too_broad = results.count() > SEARCH_FACET_LIMIT
         notices = results.notices
     values, cut = [], False

@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
 from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from notices import search
@@ -727,6 +728,27 @@ class PublishedNoticesTests(TestCase):
         self.assertFalse(results.unfiltered)
         self.assertEqual(results.count(), 2)
         self.assertNotIn(hidden.id, {notice.id for notice in results[0:10]})
+
+    def test_every_match_id_comes_from_the_index_alone_when_it_holds_every_notice(self):
+        shown = {make_notice(title=f"奖学金{i}", body="内容").id for i in range(4)}
+        shown.add(make_notice(title="通知", body="奖学金评审").id)
+        make_notice(title="奖学金 已撤回", body="内容")
+        # Past RANK_LIMIT the page is not ranked, so the ids are asked for on their own.
+        with mock.patch.object(search, "RANK_LIMIT", 2):
+            for text in ("奖学金", "奖学金 -撤回"):
+                results = search_notices(text)
+                self.assertTrue(results.unfiltered)
+                with CaptureQueriesContext(connection) as captured:
+                    ids = results.match_ids()
+                self.assertNotIn(Notice._meta.db_table, captured[-1]["sql"])
+                self.assertEqual(set(ids), set(results.notices.values_list("id", flat=True)))
+                self.assertEqual(len(ids), len(set(ids)))
+            self.assertEqual(set(search_notices("奖学金 -撤回").match_ids()), shown)
+            hidden = make_notice(urlname="", title="奖学金名单", body="内容")
+            results = search_notices("奖学金")
+            self.assertFalse(results.unfiltered)
+            self.assertNotIn(hidden.id, results.match_ids())
+        self.assertEqual(search_notices("").match_ids(), [])
 
 
 @skipUnless(connection.vendor == "postgresql", "PostgreSQL's tsvector of grams")
