@@ -480,7 +480,7 @@ def facet_counts(
     total = sum(value["count"] for value in periods)
     values["sites"], more["sites"] = _site_facet(source, filters, limit)
     values["categories"], more["categories"] = _category_facet(
-        source, filters, max(limit, CATEGORY_FACET_LIMIT), mirrors=values["sites"]
+        source, filters, max(limit, CATEGORY_FACET_LIMIT), mirrors=values["sites"], request=request
     )
     values["tags"], more["tags"] = _tag_facet(source, filters, limit)
     values["years"] = [] if filters.year else periods
@@ -514,7 +514,7 @@ def facet_values(
     limit = FACET_PAGE_LIMIT
     source = _source(notices, filters, listed, request)
     if facet == "categories":
-        rows, cut = _category_facet(source, filters, limit, mirrors=[])
+        rows, cut = _category_facet(source, filters, limit, mirrors=[], request=request)
     elif facet == "tags":
         rows, cut = _tag_facet(source, filters, limit)
     elif facet == "sites":
@@ -757,24 +757,45 @@ def list_count(filters: NoticeFilters) -> int | None:
     return None if scope is None else counts.total(scope)
 
 
+def _labelled_categories(request: HttpRequest | None) -> dict[int, tuple[str, str, str]]:
+    """Every category's path, name and label, kept per data version: categories are few, and
+    naming a facet's took three queries (their paths, rows, labels) each time (issue 13)."""
+
+    def compute() -> dict[int, tuple[str, str, str]]:
+        every = list(Category.objects.with_children())
+        label_categories(every)
+        return {category.id: (category.path, category.name, category.label) for category in every}
+
+    return cached("labelled-categories", [], compute, request=request)
+
+
 def _category_facet(
-    source: _Grouped | _Stored, filters: NoticeFilters, limit: int, *, mirrors: list[dict]
+    source: _Grouped | _Stored,
+    filters: NoticeFilters,
+    limit: int,
+    *,
+    mirrors: list[dict],
+    request: HttpRequest | None = None,
 ) -> tuple[list[dict], bool]:
     parent = filters.category
     # Counts per category the notices are filed under, then summed up to the shown level
-    # through the category paths: two queries instead of one per sub-category. (A notice
+    # through the category paths: one query instead of one per sub-category. (A notice
     # filed twice under one branch counts twice; archive documents carry one category path.)
     leaf_counts = source.leaf_counts()
-    paths = Category.objects.filter(id__in=list(leaf_counts)).values_list("id", "path")
+    known = _labelled_categories(request)
     depth = parent.path.count("/") + 2 if parent else 1
     below = f"{parent.path}/" if parent else ""
     counts: dict[str, int] = {}
-    for category_id, path in paths:
-        if path.startswith(below):
+    for category_id, count in leaf_counts.items():
+        path = known[category_id][0] if category_id in known else None
+        if path is not None and path.startswith(below):
             branch = "/".join(path.split("/")[:depth])
-            counts[branch] = counts.get(branch, 0) + leaf_counts[category_id]
-    by_path = {c.path: c for c in Category.objects.filter(path__in=list(counts))}
-    label_categories(by_path.values())
+            counts[branch] = counts.get(branch, 0) + count
+    by_path: dict[str, Category] = {}
+    for category_id, (path, name, label) in known.items():
+        if path in counts:
+            by_path[path] = Category(id=category_id, name=name, path=path)
+            by_path[path]._label = label
     # A category that is a source under another name ("nyou.edu.cn" holding exactly the
     # notices of 南洋大学) is offered once, as the source.
     sources = {(value["label"], value["count"]) for value in mirrors}
