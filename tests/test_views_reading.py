@@ -11,11 +11,12 @@ from typing import Any
 from unittest import mock
 
 from django.test import TestCase
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 
 from notices.importing import import_archive
 from notices.models import Category, Notice
+from notices.views import _detail_url
 from sample import write_archive
 from tests.helpers import SHANGHAI, attributes, make_notice, parse_html
 from tests.helpers import hrefs as links_in
@@ -511,6 +512,20 @@ class NoticeDetailTests(ReadingTestCase):
     def test_the_site_links_to_its_page(self) -> None:
         hrefs = links_in(self.get_detail("admission").content.decode())
         self.assertIn(reverse("notices:site", args=["北岭工程大学"]), hrefs)
+
+    def test_neighbour_links_are_the_urls_reverse_makes(self) -> None:
+        urlnames = ["2023-招生", "a b", "100%", "q?x=1#y", "a+b&c;d", "~it's(1)", "é@:!"]
+        for language in ("zh-hans", "en"):
+            with translation.override(language):
+                url = _detail_url()
+                for urlname in urlnames:
+                    with self.subTest(urlname=urlname, language=language):
+                        self.assertEqual(url(urlname), reverse("notices:detail", args=[urlname]))
+                with self.assertRaises(NoReverseMatch):
+                    url("a/b")
+        with mock.patch("django.urls.base.get_script_prefix", return_value="/board/"):
+            self.assertEqual(_detail_url()("a b"), reverse("notices:detail", args=["a b"]))
+            self.assertTrue(_detail_url()("a b").startswith("/board/"))
 
 
 class NavigationTests(ReadingTestCase):
