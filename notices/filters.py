@@ -618,7 +618,7 @@ class _Listed(_Grouped):
     ):
         super().__init__(notices, request)
         self.ids_sql, self.ids_params = ids_sql
-        # (year filtered, periods, counts by period and has_attachments), see _by_period().
+        # (year filtered, periods, counts by site, period and has_attachments): _by_period().
         self._grouped: tuple[int | None, list[Period], list[tuple]] | None = None
 
     def _rows(self, sql: str, params: Iterable = (), *, leading: Iterable = ()) -> list[tuple]:
@@ -631,42 +631,52 @@ class _Listed(_Grouped):
     def periods(self, filters: NoticeFilters) -> list[tuple[Period, int]]:
         periods, rows = self._by_period(filters.year)
         by_period: dict[int, int] = {}
-        for index, _attachments, count in rows:
+        for _site, index, _attachments, count in rows:
             if index >= 0:
                 by_period[index] = by_period.get(index, 0) + count
         return [(periods[index], count) for index, count in sorted(by_period.items())]
 
     def _by_period(self, year: int | None) -> tuple[list[Period], list[tuple]]:
-        """The matches counted by period (years, or the months of `year`; -1 outside them)
-        and has_attachments, in one query for both facets. The years span the archive's
-        (kept per data version), not the matches': their MIN/MAX was one more query."""
+        """The matches counted by site, period (years, or the months of `year`; -1 outside
+        them) and has_attachments: one pass over their rows for three facets, each of which
+        read every match's row (issue 13). The years span the archive's (kept per data
+        version), not the matches': their MIN/MAX was one more query. Sites come in the
+        database's order, which breaks ties in sites()."""
         if self._grouped is not None and self._grouped[0] == year:
             return self._grouped[1], self._grouped[2]
         years = (year, year) if year else published_years(self.request)
-        if years is None:
-            return [], []
-        periods, starts, end = _periods_and_starts(years, by_month=bool(year))
-        case, order = _period_case_sql(len(starts))
-        adapt = connection.ops.adapt_datetimefield_value
-        outside = '"date" < %s' + (' OR "date" >= %s' if end is not None else "")
-        rows = self._rows(
-            f"SELECT CASE WHEN {outside} THEN -1 ELSE {case} END, has_attachments, COUNT(*)"
-            f" FROM {NOTICE} WHERE id IN ({{ids}}) GROUP BY 1, 2",
-            leading=[
+        periods: list[Period] = []
+        period, leading = "-1", []
+        if years is not None:
+            periods, starts, end = _periods_and_starts(years, by_month=bool(year))
+            case, order = _period_case_sql(len(starts))
+            adapt = connection.ops.adapt_datetimefield_value
+            outside = '"date" < %s' + (' OR "date" >= %s' if end is not None else "")
+            period = f"CASE WHEN {outside} THEN -1 ELSE {case} END"
+            leading = [
                 adapt(starts[0]),
                 *([adapt(end)] if end else []),
                 *[adapt(starts[i]) for i in order],
-            ],
+            ]
+        rows = self._rows(
+            f"SELECT site, {period}, has_attachments, COUNT(*) FROM {NOTICE}"
+            " WHERE id IN ({ids}) GROUP BY 1, 2, 3 ORDER BY 1",
+            leading=leading,
         )
         self._grouped = (year, periods, rows)
         return periods, rows
 
+    def _any_grouped(self) -> list[tuple]:
+        """The rows of _by_period(), for any periods: sites and attachments count the same."""
+        return self._by_period(self._grouped[0] if self._grouped is not None else None)[1]
+
     def sites(self, limit: int) -> list[tuple[str, int]]:
-        return self._rows(
-            f"SELECT site, COUNT(*) FROM {NOTICE} WHERE id IN ({{ids}}) AND site <> ''"
-            " GROUP BY site ORDER BY 2 DESC, 1 LIMIT %s",
-            [limit],
-        )
+        by_site: dict[str, int] = {}
+        for site, _index, _attachments, count in self._any_grouped():
+            if site:
+                by_site[site] = by_site.get(site, 0) + count
+        # Stable: equal counts keep the database's order of sites (ORDER BY count DESC, site).
+        return sorted(by_site.items(), key=lambda row: -row[1])[:limit]
 
     def leaf_counts(self) -> dict[int, int]:
         return dict(
@@ -677,10 +687,7 @@ class _Listed(_Grouped):
         )
 
     def with_attachments(self) -> int:
-        # Whatever the periods, every match is counted in the facets' grouped rows.
-        year = self._grouped[0] if self._grouped is not None else None
-        _periods, rows = self._by_period(year)
-        return sum(count for _index, attachments, count in rows if attachments)
+        return sum(count for *_, attachments, count in self._any_grouped() if attachments)
 
     def tags(self, excluded: list[int], limit: int) -> list[tuple[int, int]]:
         left_out = [*excluded, *self.site_tag_ids()]

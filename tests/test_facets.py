@@ -355,6 +355,20 @@ class SearchFacetTests(FacetTestCase):
         months = _search_facets(results, filters, None)["months"]
         self.assertEqual([(m["value"], m["count"]) for m in months], [(6, 2), (5, 2), (1, 2)])
 
+    def test_sites_tied_at_the_cut_are_cut_in_the_same_order(self) -> None:
+        from notices.filters import _Grouped, _Listed
+        from notices.search import matched_ids_sql, parse_query, search_notices
+
+        for i, site in enumerate(["乙站", "甲站", "b站", "A站", "丙站", "a站"]):
+            add_notice(f"t{i}", f"招生简章{i}", when(2023, 2, 1 + i), site=site)
+        results = search_notices(parse_query("招生"))
+        listed = _Listed(results.notices, matched_ids_sql(results), None)
+        grouped = _Grouped(results.notices)
+        for limit in range(1, 10):
+            with self.subTest(limit=limit):
+                self.assertEqual(listed.sites(limit), grouped.sites(limit))
+        self.assertEqual(len(listed.sites(10)), 8)
+
     def test_the_page_shows_them(self) -> None:
         page = self.get_json(reverse("notices:search"), q="招生")
         years = [(v["value"], v["count"]) for v in page["facets"]["years"]]
