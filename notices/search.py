@@ -713,9 +713,10 @@ class _PostgreSQL(_Backend):
 
 def matched_ids_sql(results: SearchResults) -> tuple[str, list]:
     """SQL and its one parameter selecting the ids of a search's matches, found once: a
-    search's facets group them in five queries, and each one found them again through the
-    index (a third of a search page's database time at 100,000 notices, issue 13). For a
-    bounded number of matches (SEARCH_FACET_LIMIT): the ids go as one parameter."""
+    search's facets group them in three queries (filters._Listed), and each one found them
+    again through the index (a third of a search page's database time at 100,000 notices,
+    issue 13). For a bounded number of matches (SEARCH_FACET_LIMIT): the ids go as one
+    parameter."""
     return _backend().listed_sql(results.match_ids())
 
 
