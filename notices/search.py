@@ -445,6 +445,10 @@ class _Backend:
         keys, params = self.keys_sql(query, part)
         return f"SELECT notice_id FROM {DOCUMENT_TABLE} WHERE sort_key IN ({keys})", params
 
+    def match_ids(self, query: ParsedQuery, request: HttpRequest | None = None) -> list[int]:
+        """The notice ids of every match, from the index alone (no notice row is read)."""
+        return [row[0] for row in _fetch(*self.ids_sql(query))]
+
     def exact_candidates(self, query: ParsedQuery) -> Q:
         """Notices that may hold every included term as typed (Term.exact_q() decides): a
         condition cheaper than reading their text, or none."""
@@ -461,6 +465,14 @@ class _SQLite(_Backend):
 
     def listed_sql(self, ids: list[int]) -> tuple[str, list]:
         return "SELECT value FROM json_each(%s)", [json.dumps(ids)]
+
+    def match_ids(self, query: ParsedQuery, request: HttpRequest | None = None) -> list[int]:
+        if not _ids_fit_keys(request):
+            return super().match_ids(query, request)
+        # The id is the key's low bits: looking each key up in SearchDocument read its row
+        # (title and body inline), 4.4 of 5 ms for 1,800 matches at 10,000 notices.
+        mask = 2**_ID_BITS - 1
+        return [key & mask for (key,) in _fetch(*self.keys_sql(query))]
 
     def index_text(self, notice: Notice) -> IndexText:
         title, body = map(search_text, notice_texts(notice))
@@ -764,6 +776,19 @@ def filter_notices(notices: QuerySet[Notice], query: str | ParsedQuery) -> Query
     return notices.filter(id__in=_matching_ids(parsed))
 
 
+def _ids_fit_keys(request: HttpRequest | None) -> bool:
+    """Whether every notice id fits the low bits of a sort_key, so a key gives its notice's
+    id (always so below 134 million ids); kept per data version."""
+
+    def compute() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT MAX(id) FROM {Notice._meta.db_table}")
+            (highest,) = cursor.fetchone()
+        return (highest or 0) < 2**_ID_BITS
+
+    return cached("ids-fit-keys", [], compute, request=request)
+
+
 def _everything_searchable(notices: QuerySet[Notice], request: HttpRequest | None = None) -> bool:
     """Whether `notices` holds every indexed notice, so the index alone counts and pages.
     Published notices are all of them unless one lacks a urlname (unique: one at most)."""
@@ -814,6 +839,7 @@ class SearchResults:
         self.notices = (
             notices.filter(id__in=_matching_ids(query, self.backend)) if query else notices.none()
         )
+        self.request = request
         self.unfiltered = _everything_searchable(notices, request)
         self._count: int | None = None
         self._ranked: list[int] | None = None
@@ -860,7 +886,7 @@ class SearchResults:
         if self.unfiltered:
             # From the index alone: joining the notices read their fat rows (81 ms of a
             # search for a word in 2,500 of 10,000 notices, against 5 ms, issue 13).
-            return [row[0] for row in _fetch(*self.backend.ids_sql(self.query))]
+            return self.backend.match_ids(self.query, self.request)
         return list(self.notices.order_by().values_list("id", flat=True))
 
     # --- orders ---

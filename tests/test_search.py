@@ -750,6 +750,14 @@ class PublishedNoticesTests(TestCase):
             self.assertNotIn(hidden.id, results.match_ids())
         self.assertEqual(search_notices("").match_ids(), [])
 
+    def test_match_ids_past_the_ids_a_sort_key_holds(self) -> None:
+        # A sort_key keeps the low 27 bits of the id: past them, ids come from SearchDocument.
+        low = make_notice(title="奖学金评审", body="内容")
+        self.assertEqual(search_notices("奖学金").match_ids(), [low.id])
+        later = dt.datetime(2022, 3, 1, tzinfo=SHANGHAI)
+        high = make_notice(id=2**27 + low.id, title="奖学金名单", body="内容", date=later)
+        self.assertEqual(set(search_notices("奖学金").match_ids()), {low.id, high.id})
+
 
 @skipUnless(connection.vendor == "postgresql", "PostgreSQL's tsvector of grams")
 class PostgreSQLGramTests(TestCase):
