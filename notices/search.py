@@ -781,7 +781,9 @@ class SearchResults:
     Paginator pages through it. `.notices` is a plain queryset of them, for facets and feeds.
 
     Without filters on `notices`, counting and paging ask the index alone (no join per match);
-    with filters, the matches are joined to the filtered notices.
+    with filters, the matches are joined to the filtered notices. With `one_per_group`, a
+    group of near-duplicates (notices/grouping.py) among the matches is one result, its
+    earliest matching notice: where the matches hold copies, they are joined too.
     """
 
     def __init__(
@@ -791,6 +793,7 @@ class SearchResults:
         sort: str = "relevance",
         *,
         tags: bool = True,
+        one_per_group: bool = False,
     ):
         self.query = query
         self.tags = tags  # whether the pages' notices come with their tags
@@ -801,6 +804,11 @@ class SearchResults:
             notices.filter(id__in=_matching_ids(query, self.backend)) if query else notices.none()
         )
         self.unfiltered = _everything_searchable(notices)
+        # How many matches are copies of an earlier match, folded into its result.
+        self.hidden_copies = self.notices.hidden_copies() if one_per_group and query else 0
+        if self.hidden_copies:
+            self.notices = self.notices.one_per_group()
+            self.unfiltered = False  # the index alone would count and page every copy
         self._count: int | None = None
         self._ranked: list[int] | None = None
         self._ranked_done = False
@@ -1013,13 +1021,15 @@ def search_notices(
     *,
     sort: str = "relevance",
     tags: bool = True,
+    one_per_group: bool = False,
 ) -> SearchResults:
     """Notices matching `query` (within `notices`, default all published), sorted by `sort`;
-    without `tags`, the pages' notices come without their tags (the search page's HTML)."""
+    without `tags`, the pages' notices come without their tags (the search page's HTML);
+    with `one_per_group`, one result per group of near-duplicates."""
     parsed = query if isinstance(query, ParsedQuery) else parse_query(query)
     if notices is None:
         notices = Notice.objects.published()
-    return SearchResults(parsed, notices, sort, tags=tags)
+    return SearchResults(parsed, notices, sort, tags=tags, one_per_group=one_per_group)
 
 
 # --- Highlighting (always from the original text, always escaped) ------------------------
