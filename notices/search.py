@@ -804,6 +804,8 @@ class SearchResults:
             notices.filter(id__in=_matching_ids(query, self.backend)) if query else notices.none()
         )
         self.unfiltered = _everything_searchable(notices)
+        # Every match, copies included: what facets count (as a list's stored counts do).
+        self.matches = self.notices
         # How many matches are copies of an earlier match, folded into its result.
         self.hidden_copies = self.notices.hidden_copies() if one_per_group and query else 0
         if self.hidden_copies:
@@ -845,11 +847,11 @@ class SearchResults:
         return self._title_first(start, stop)
 
     def match_ids(self) -> list[int]:
-        """Every match's id: those ranked for the page already when there were few enough
-        (RANK_LIMIT), else one query."""
-        if self._ranked_done and self._ranked is not None:
+        """Every match's id, copies included: those ranked for the page already when there
+        were few enough (RANK_LIMIT) and none was folded, else one query."""
+        if self._ranked_done and self._ranked is not None and not self.hidden_copies:
             return list(self._ranked)
-        return list(self.notices.order_by().values_list("id", flat=True))
+        return list(self.matches.order_by().values_list("id", flat=True))
 
     # --- orders ---
 

@@ -83,6 +83,9 @@ class OnePerGroupTests(TestCase):
         response = self.client.get("/search/", {"q": "消防", "format": "json"})
         self.assertEqual(listed(response), ["first"])
         self.assertEqual((response.json()["count"], response.json()["hidden_copies"]), (1, 2))
+        # Facets count every match, copies included, as a list's do.
+        sites = response.json()["facets"]["sites"]
+        self.assertEqual(sorted(v["count"] for v in sites), [1, 1, 1])
         every = self.client.get("/search/", {"q": "消防", "format": "json", "all": "1"})
         self.assertEqual(sorted(listed(every)), ["first", "second", "third"])
         # Words only the copies have: the earliest of them stands for the group.
