@@ -389,7 +389,8 @@ class Notice(models.Model):
     # the normalised body, derived like body_html; the id of the group's lead (its earliest
     # notice; null: no other copy) and how many notices the group has.
     signature = models.BinaryField(_("body signature"), null=True, editable=False)
-    group = models.IntegerField(_("group"), null=True, blank=True, editable=False, db_index=True)
+    # Indexed with the order a group's members are compared in (notice_group_order below).
+    group = models.IntegerField(_("group"), null=True, blank=True, editable=False)
     group_size = models.PositiveIntegerField(_("group size"), default=1, editable=False)
 
     categories = models.ManyToManyField(
@@ -448,6 +449,10 @@ class Notice(models.Model):
                 ],
                 name="notice_import_state",
             ),  # fmt: skip
+            # A group's members earliest first, and the grouped notices among a search's
+            # matches, read from the index alone: on SQLite `group` sits after the body's
+            # overflow pages (one_per_group, search.SearchResults._folded_copies; issue 15).
+            models.Index(fields=["group", "date", "id"], name="notice_group_order"),
             # Notices imported before the front matter was kept (issue 9): usually none.
             models.Index(
                 fields=["id"],

@@ -122,3 +122,54 @@ class WithoutGroupsTests(TestCase):
         response = self.client.get("/", {"format": "json"})
         self.assertEqual((listed(response), response.json()["hidden_copies"]), (["b", "a"], 0))
         self.assertNotContains(self.client.get("/"), "folded-copies")
+
+
+class SearchPagingTests(TestCase):
+    """Every order and path a search pages by (ranked, title matches first, by date; the
+    index alone or joined to filtered rows) leaves out the same folded copies."""
+
+    def setUp(self) -> None:
+        self.expected: set[str] = set()
+        for group in range(3):  # three lectures, each from three sites
+            body = LECTURE.format(n=group + 1, day=f"3月{group + 2}日", who="王")
+            for copy in range(3):
+                urlname = f"g{group}-{copy}"
+                make_notice(
+                    urlname=urlname,
+                    title="青岚讲坛预告" if copy == 1 else "讲座通知",
+                    body=body if copy == 0 else f"来源：滨江日报\n\n{body}\n责任编辑：李明\n",
+                    date=day(1 + group * 3 + (2 - copy)),  # the last copy is the earliest
+                    site=("青岚大学", "青岚新闻网", "滨江日报")[copy],
+                )
+            self.expected.add(f"g{group}-2")
+        for single in range(4):
+            body = LECTURE.format(n=10 + single, day=f"5月{single + 2}日", who="李")
+            make_notice(urlname=f"s{single}", body=body, date=day(20 + single))
+            self.expected.add(f"s{single}")
+
+    def pages(self, results, size: int = 2) -> list[str]:
+        found: list[str] = []
+        for start in range(0, results.count() + size, size):
+            found += [notice.urlname for notice in results[start : start + size]]
+        return found
+
+    def test_every_order_pages_through_one_result_per_group(self) -> None:
+        from unittest import mock
+
+        from notices import search
+
+        filtered = Notice.objects.published().exclude(site="北岭")  # joins the rows
+        for rank_limit in (1000, 1):  # scored whole, or title matches first
+            for sort in ("relevance", "newest", "oldest"):
+                for base in (None, filtered):
+                    with (
+                        self.subTest(sort=sort, rank_limit=rank_limit, filtered=base is not None),
+                        mock.patch.object(search, "RANK_LIMIT", rank_limit),
+                    ):
+                        results = search.search_notices("讲坛", base, sort=sort, one_per_group=True)
+                        found = self.pages(results)
+                        self.assertEqual(len(found), len(set(found)))
+                        self.assertEqual(set(found), self.expected)
+                        self.assertEqual((results.count(), results.hidden_copies), (7, 6))
+                        every = search.search_notices("讲坛", base, sort=sort)
+                        self.assertEqual(len(self.pages(every)), 13)
