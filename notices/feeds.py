@@ -26,6 +26,7 @@ from notices.filters import (
     FILTER_PARAMS,
     NoticeFilters,
     is_wide,
+    listable,
     scoped_filters,
 )
 from notices.models import Notice
@@ -150,7 +151,7 @@ class NoticeRssFeed(Feed):
 
     def items(self, obj: dict[str, Any]):
         filters = obj["filters"]
-        notices = filters.apply(Notice.objects.published(), wide=obj.get("wide", False))
+        notices = filters.apply(listable(obj.get("request")), wide=obj.get("wide", False))
         # One entry per group of copies, as the list.
         return bounded_entries(filters.shown(notices, obj.get("request")))
 

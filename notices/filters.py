@@ -329,6 +329,16 @@ def known_params(params: QueryDict, keys: tuple[str, ...] = LINK_PARAMS) -> Quer
     return kept
 
 
+def listable(request: HttpRequest | None = None) -> NoticeQuerySet:
+    """The notices lists may show: Notice.objects.published(), without its condition when
+    every notice has a urlname (nearly always; read once per data version). Then the
+    folded copies and a group's earlier members are read from the notice_group_order
+    index alone: testing `urlname` reads each row, on SQLite past its body (issue 15)."""
+    unpublished = cached("has-unpublished", [], Notice.objects.filter(urlname="").exists,
+                         request=request)  # fmt: skip
+    return Notice.objects.published() if unpublished else Notice.objects.all()
+
+
 def has_groups(request: HttpRequest | None = None) -> bool:
     """Whether any notice has a copy from another source, read once per data version: an
     archive without any (most blogs) pays nothing for folding copies."""

@@ -49,6 +49,7 @@ from notices.filters import (
     is_wide,
     known_params,
     list_count,
+    listable,
     month_in_year_label,
     month_label,
     period_bounds,
@@ -176,7 +177,7 @@ def render_notice_list(
 ) -> HttpResponse:
     """The one way a filtered, paginated notice list becomes HTML, JSON or CSV."""
     wide = cached("wide", [filters.count_scope()], lambda: is_wide(filters), request=request)
-    matching = filters.apply(Notice.objects.published(), wide=wide)
+    matching = filters.apply(listable(request), wide=wide)
     # One entry per group of near-duplicates unless ?all=1 (issue 15): the copies left out
     # are counted once per data version, from the grouped notices alone.
     notices = filters.shown(matching, request)
@@ -827,7 +828,7 @@ def _neighbours_and_related(notice: Notice, links: NoticeLinks) -> Around:
 def upcoming_deadlines(request: HttpRequest | None = None) -> NoticeQuerySet:
     """Published notices whose deadline is today or later, soonest first: a range of the
     (deadline, id) index (issue 15)."""
-    upcoming = Notice.objects.published().filter(deadline__gte=deadlines.today())
+    upcoming = listable(request).filter(deadline__gte=deadlines.today())
     if has_groups(request):  # copies of one notice share its deadline: listed once
         upcoming = upcoming.one_per_group()
     return upcoming.order_by("deadline", "id")
