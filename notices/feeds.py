@@ -26,6 +26,7 @@ from notices.filters import (
     FILTER_PARAMS,
     NoticeFilters,
     is_wide,
+    listable,
     scoped_filters,
 )
 from notices.models import Notice
@@ -110,6 +111,7 @@ class NoticeRssFeed(Feed):
         )
 
     def get_feed(self, obj: dict[str, Any], request: HttpRequest):
+        obj["request"] = request  # items() has none: for the data version, read once
         feed = super().get_feed(obj, request)
         feed.feed["data_changed_at"] = request_version(request).changed_at
         return feed
@@ -148,8 +150,10 @@ class NoticeRssFeed(Feed):
         return _("The latest notices in the archive.")
 
     def items(self, obj: dict[str, Any]):
-        notices = Notice.objects.published()
-        return bounded_entries(obj["filters"].apply(notices, wide=obj.get("wide", False)))
+        filters = obj["filters"]
+        notices = filters.apply(listable(obj.get("request")), wide=obj.get("wide", False))
+        # One entry per group of copies, as the list.
+        return bounded_entries(filters.shown(notices, obj.get("request")))
 
     def item_title(self, notice: Notice) -> str:
         return notice.title
@@ -211,8 +215,10 @@ class SearchRssFeed(NoticeRssFeed):
         return {}  # Django's Feed already passes the active language
 
     def items(self, obj: dict[str, Any]):
-        notices = obj["filters"].apply(Notice.objects.published())
-        found = search_notices(obj["query"], notices, sort="newest").notices
+        filters = obj["filters"]
+        notices = filters.apply(Notice.objects.published())
+        folds = filters.folds_copies(obj.get("request"))
+        found = search_notices(obj["query"], notices, sort="newest", one_per_group=folds).notices
         return bounded_entries(found.order_by("-date", "-id"))
 
 
@@ -245,7 +251,7 @@ class DeadlineAtomFeed(NoticeAtomFeed):
     def items(self, obj: dict[str, Any]):
         from notices.views import upcoming_deadlines  # views import this module
 
-        return bounded_entries(upcoming_deadlines())
+        return bounded_entries(upcoming_deadlines(obj.get("request")))
 
     def item_description(self, notice: Notice) -> str:
         line = format_html(

@@ -10,6 +10,8 @@ set of parameter names and one set of rules (days in the site's time zone) holds
     ?since=2023-01-01  ?until=2023-03-31  (a date range, both ends included)
     ?attachments=1  (only notices with attachments, 有附件: notices/attachments.py)
     ?source=gone  (notices whose original is gone: notices/linkcheck.py, issue 15)
+    ?all=1  (every copy of a notice published by several sources; lists show one entry per
+             group of near-duplicates otherwise: `one_per_group`, notices/grouping.py)
 
 Unknown category/tag/site and malformed or out-of-range numbers raise Http404 (never a 500).
 Every filter is an `IN (subquery)`, so the filtered queryset has no duplicate rows and
@@ -47,11 +49,19 @@ from taggit.models import Tag
 
 from notices import counts
 from notices.caching import cached
-from notices.models import Category, Notice, SourceCheck, TaggedNotice, label_categories
+from notices.models import (
+    Category,
+    Notice,
+    NoticeQuerySet,
+    SourceCheck,
+    TaggedNotice,
+    label_categories,
+)
+from notices.search import has_unlisted
 from notices.sorting import name_key, sorted_by_name
 
 FILTER_PARAMS = (
-    "category", "tag", "site", "year", "month", "since", "until", "attachments", "source",
+    "category", "tag", "site", "year", "month", "since", "until", "attachments", "source", "all",
 )  # fmt: skip
 # `?source=` values: what the link checker found of the notices' originals (issue 15).
 SOURCE_STATES = ("gone",)
@@ -95,6 +105,8 @@ class NoticeFilters:
     until: dt.date | None = None
     attachments: bool = False
     source: str = ""
+    # `?all=1`: every copy of a group of near-duplicates, not one entry per group.
+    all_copies: bool = False
     # Filters given by the page itself (the category of a category page): always applied,
     # never shown as removable and never written into links.
     fixed: frozenset[str] = frozenset()
@@ -134,6 +146,10 @@ class NoticeFilters:
             if params["source"] not in SOURCE_STATES:
                 raise Http404("Not a source state (gone).")
             values["source"] = params["source"]
+        if params.get("all"):
+            if params["all"] != "1":
+                raise Http404("all=1 or nothing.")
+            values["all_copies"] = True
         page_tags = tuple(fixed.pop("tags", ()))
         values.update(fixed)
         if page_tags:
@@ -224,6 +240,7 @@ class NoticeFilters:
             "until": self.until,
             "attachments": self.attachments,
             "source": self.source,
+            "all_copies": self.all_copies,
         }
         values.update(changes)
         if not values["year"]:
@@ -245,6 +262,8 @@ class NoticeFilters:
             pairs.append(("attachments", "1"))
         if values["source"]:
             pairs.append(("source", values["source"]))
+        if values["all_copies"]:
+            pairs.append(("all", "1"))
         return [*self.carried, *pairs]
 
     def query(self, **changes: Any) -> str:
@@ -283,7 +302,22 @@ class NoticeFilters:
             chips.append(ActiveFilter(_("With attachments"), self.query(attachments=False)))
         if self.source == "gone":
             chips.append(ActiveFilter(_("Original gone"), self.query(source=None)))
+        if self.all_copies:
+            chips.append(ActiveFilter(_("Every copy"), self.query(all_copies=False)))
         return chips
+
+    def folds_copies(self, request: HttpRequest | None = None) -> bool:
+        """Whether the list shows one entry per group of near-duplicates (issue 15): unless
+        `?all=1`, and only where the archive has any."""
+        return not self.all_copies and has_groups(request)
+
+    def shown(self, notices: NoticeQuerySet, request: HttpRequest | None = None) -> NoticeQuerySet:
+        """Of `notices` (these filters applied), what the list shows."""
+        return notices.one_per_group() if self.folds_copies(request) else notices
+
+    def hidden(self, notices: NoticeQuerySet, request: HttpRequest | None = None) -> int:
+        """How many of `notices` (these filters applied) the list leaves out as copies."""
+        return notices.hidden_copies() if self.folds_copies(request) else 0
 
 
 def known_params(params: QueryDict, keys: tuple[str, ...] = LINK_PARAMS) -> QueryDict:
@@ -293,6 +327,21 @@ def known_params(params: QueryDict, keys: tuple[str, ...] = LINK_PARAMS) -> Quer
         if key in keys:
             kept.setlist(key, values)
     return kept
+
+
+def listable(request: HttpRequest | None = None) -> NoticeQuerySet:
+    """The notices lists may show: Notice.objects.published(), without its condition when
+    every notice has a urlname (nearly always; read once per data version). Then the
+    folded copies and a group's earlier members are read from the notice_group_order
+    index alone: testing `urlname` reads each row, on SQLite past its body (issue 15)."""
+    return Notice.objects.published() if has_unlisted(request) else Notice.objects.all()
+
+
+def has_groups(request: HttpRequest | None = None) -> bool:
+    """Whether any notice has a copy from another source, read once per data version: an
+    archive without any (most blogs) pays nothing for folding copies."""
+    grouped = Notice.objects.filter(group__isnull=False)
+    return cached("has-groups", [], grouped.exists, request=request)
 
 
 def dead_source_urls() -> QuerySet:

@@ -286,6 +286,31 @@ class NoticeQuerySet(models.QuerySet):
         # every list, feed, sitemap and search skips it instead of failing to link it.
         return self.exclude(urlname="")
 
+    def one_per_group(self) -> NoticeQuerySet:
+        """These notices with one entry per group of near-duplicates (notices/grouping.py):
+        of each group, its earliest (date, id) notice among these notices themselves. So a
+        tag's list shows the earliest copy that carries the tag, and a site's page each of
+        its own copies whoever published the notice first. A notice in no group (group null)
+        never reaches the subquery; a group's few members are found by the group index."""
+        earlier = (
+            self.order_by()
+            .filter(group=models.OuterRef("group"))
+            .filter(
+                models.Q(date__lt=models.OuterRef("date"))
+                | models.Q(date=models.OuterRef("date"), id__lt=models.OuterRef("id"))
+            )
+        )
+        return self.filter(models.Q(group__isnull=True) | ~models.Exists(earlier))
+
+    def hidden_copies(self) -> int:
+        """How many of these notices one_per_group() leaves out: of each group present, all
+        but one. One pass over the grouped notices alone, however many these are."""
+        grouped = self.order_by().filter(group__isnull=False)
+        row = grouped.aggregate(
+            members=models.Count("id"), groups=models.Count("group", distinct=True)
+        )
+        return row["members"] - row["groups"]
+
     def for_list(self, *, tags: bool = True) -> NoticeQuerySet:
         """What list pages show: no bodies, categories and tags in two extra queries (tags
         left out for a page that shows none: a search's results)."""
@@ -364,7 +389,8 @@ class Notice(models.Model):
     # the normalised body, derived like body_html; the id of the group's lead (its earliest
     # notice; null: no other copy) and how many notices the group has.
     signature = models.BinaryField(_("body signature"), null=True, editable=False)
-    group = models.IntegerField(_("group"), null=True, blank=True, editable=False, db_index=True)
+    # Indexed with the order a group's members are compared in (notice_group_order below).
+    group = models.IntegerField(_("group"), null=True, blank=True, editable=False)
     group_size = models.PositiveIntegerField(_("group size"), default=1, editable=False)
 
     categories = models.ManyToManyField(
@@ -423,6 +449,10 @@ class Notice(models.Model):
                 ],
                 name="notice_import_state",
             ),  # fmt: skip
+            # A group's members earliest first, and the grouped notices among a search's
+            # matches, read from the index alone: on SQLite `group` sits after the body's
+            # overflow pages (one_per_group, search.SearchResults._folded_copies; issue 15).
+            models.Index(fields=["group", "date", "id"], name="notice_group_order"),
             # Notices imported before the front matter was kept (issue 9): usually none.
             models.Index(
                 fields=["id"],

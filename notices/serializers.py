@@ -203,19 +203,28 @@ def filters_json(filters: NoticeFilters) -> dict[str, Any]:
         "until": filters.until.isoformat() if filters.until else None,
         "attachments": filters.attachments,
         "source": filters.source or None,
+        "all": filters.all_copies,
     }
 
 
 def page_json(
-    request: HttpRequest, page: Page, filters: NoticeFilters, facets: dict[str, list]
+    request: HttpRequest,
+    page: Page,
+    filters: NoticeFilters,
+    facets: dict[str, list],
+    *,
+    hidden_copies: int = 0,
 ) -> dict[str, Any]:
-    """One page of a notice list (or of search results, which add their own keys)."""
+    """One page of a notice list (or of search results, which add their own keys).
+    `hidden_copies`: how many copies of near-duplicates the list folds into their group's
+    entry (`?all=1` lists them: issue 15)."""
 
     def page_link(number: int) -> str:
         return request.build_absolute_uri(request.path + format_url(request, "json", page=number))
 
     return {
         "count": page.paginator.count,
+        "hidden_copies": hidden_copies,
         "page": page.number,
         "num_pages": page.paginator.num_pages,
         "page_size": page.paginator.per_page,
@@ -237,10 +246,11 @@ def search_page_json(
     query: str,
     sort: str,
     facets_skipped: bool,
+    hidden_copies: int = 0,
 ) -> dict[str, Any]:
     """One page of search results: a list's page with the query, the order, and each hit's
     highlighted title, snippet and highlighting link (views._search_hits)."""
-    data = page_json(request, page, filters, facets)
+    data = page_json(request, page, filters, facets, hidden_copies=hidden_copies)
     data["query"] = query
     data["sort"] = sort
     data["facets_skipped"] = facets_skipped

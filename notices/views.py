@@ -48,9 +48,11 @@ from notices.filters import (
     facet_counts,
     facet_page_query,
     facet_values,
+    has_groups,
     is_wide,
     known_params,
     list_count,
+    listable,
     month_in_year_label,
     month_label,
     period_bounds,
@@ -113,14 +115,15 @@ SORT_LABELS = {
 
 
 def paginate(
-    request: HttpRequest, notices: NoticeQuerySet, filters: NoticeFilters | None = None
+    request: HttpRequest, notices: NoticeQuerySet, filters: NoticeFilters, hidden: int
 ) -> Page:
-    # Cached count and keyset-sought deep pages (notices/pagination.py, issue 5); the count
-    # of a list the stored counts hold is read from them (notices/counts.py, issue 13).
-    scope_counted = filters is not None and filters.count_scope() is not None
+    """`notices` (what the list shows of filters.apply's rows, `hidden` copies left out) in
+    pages: cached count and keyset-sought deep pages (notices/pagination.py, issue 5); the
+    count of a list the stored counts hold is read from them (notices/counts.py, issue 13)."""
+    scope_counted = filters.count_scope() is not None
     return paginate_notices(
         request, notices.for_list(), settings.NOTICES_PAGE_SIZE, orphans=3,
-        counter=(lambda: list_count(filters)) if scope_counted else None,
+        counter=(lambda: list_count(filters) - hidden) if scope_counted else None,
     )  # fmt: skip
 
 
@@ -148,6 +151,7 @@ def list_context(
             month=None,
             attachments=False,
             source=None,
+            all_copies=False,
         ),
         "facets": facets,
         "json_url": format_url(request, "json"),
@@ -176,20 +180,28 @@ def render_notice_list(
 ) -> HttpResponse:
     """The one way a filtered, paginated notice list becomes HTML, JSON or CSV."""
     wide = cached("wide", [filters.count_scope()], lambda: is_wide(filters), request=request)
-    notices = filters.apply(Notice.objects.published(), wide=wide)
-    page = paginate(request, notices, filters)
+    matching = filters.apply(listable(request), wide=wide)
+    # One entry per group of near-duplicates unless ?all=1 (issue 15): the copies left out
+    # are counted once per data version, from the grouped notices alone.
+    notices = filters.shown(matching, request)
+    key = [queryset_key(matching), filters.all_copies]
+    hidden = cached(
+        "hidden-copies", key, lambda: filters.hidden(matching, request), request=request
+    )
+    page = paginate(request, notices, filters, hidden)
     if requested_format(request) == "csv":  # rows only: no facets to count
         return csv_response(request, "notices", page, list_ids(notices))
     # Read from the stored counts when one scope holds the list, else grouped over every
-    # matching row; either way once per data version (issues 5, 13).
+    # matching row; either way once per data version (issues 5, 13). Facets count every
+    # notice, copies included: the stored counts do.
     facets = cached(
         "facets",
-        [queryset_key(notices), filters.query(), get_language()],
-        lambda: facet_counts(notices, filters, listed=True, request=request),
+        [queryset_key(matching), filters.query(), get_language()],
+        lambda: facet_counts(matching, filters, listed=True, request=request),
         request=request,
     )
     if wants_json(request):
-        return json_response(page_json(request, page, filters, facets))
+        return json_response(page_json(request, page, filters, facets, hidden_copies=hidden))
     if feed:  # the page's own feeds: notices:<kind>-atom / -rss with its key
         kind, key = feed
         feeds = _feed_urls(kind, [key])
@@ -198,6 +210,8 @@ def render_notice_list(
     context = {
         **list_context(request, page, filters, facets, feeds),
         "cache_version": request_version(request).token,
+        "hidden_copies": hidden,
+        "all_copies_query": filters.query(all_copies=True),
         **context,
     }
     return render(request, template, context)
@@ -860,20 +874,19 @@ def _neighbours_and_related(notice: Notice, links: NoticeLinks) -> Around:
 # --- Deadlines -----------------------------------------------------------------
 
 
-def upcoming_deadlines() -> NoticeQuerySet:
+def upcoming_deadlines(request: HttpRequest | None = None) -> NoticeQuerySet:
     """Published notices whose deadline is today or later, soonest first: a range of the
     (deadline, id) index (issue 15)."""
-    return (
-        Notice.objects.published()
-        .filter(deadline__gte=deadlines.today())
-        .order_by("deadline", "id")
-    )
+    upcoming = listable(request).filter(deadline__gte=deadlines.today())
+    if has_groups(request):  # copies of one notice share its deadline: listed once
+        upcoming = upcoming.one_per_group()
+    return upcoming.order_by("deadline", "id")
 
 
 @require_safe
 def deadline_list(request: HttpRequest) -> HttpResponse:
     """即将截止: notices whose deadline is today or ahead, soonest first (issue 15)."""
-    notices = upcoming_deadlines()
+    notices = upcoming_deadlines(request)
     page = paginate_notices(request, notices.for_list(), settings.NOTICES_PAGE_SIZE, orphans=3)
     if requested_format(request) == "csv":
         return csv_response(request, "deadlines", page, notices.values_list("id", flat=True))
@@ -975,7 +988,14 @@ def search(request: HttpRequest) -> HttpResponse:
     query_text, query, sort, filters = _search_request(request)
     notices = filters.apply(Notice.objects.published())
     # The HTML shows no tags of a result; its JSON does.
-    results = search_notices(query, notices, sort=sort, tags=wants_json(request), request=request)
+    results = search_notices(
+        query,
+        notices,
+        sort=sort,
+        tags=wants_json(request),
+        request=request,
+        one_per_group=filters.folds_copies(request),
+    )
     page = Paginator(results, settings.NOTICES_PAGE_SIZE, orphans=3).get_page(
         request.GET.get("page")
     )
@@ -996,8 +1016,8 @@ def search(request: HttpRequest) -> HttpResponse:
     facets_skipped = bool(query) and not facets_shown
     if wants_json(request):
         return json_response(
-            search_page_json(request, page, filters, facets, hits,
-                             query=query_text, sort=sort, facets_skipped=facets_skipped)
+            search_page_json(request, page, filters, facets, hits, query=query_text, sort=sort,
+                             facets_skipped=facets_skipped, hidden_copies=results.hidden_copies)
         )  # fmt: skip
     feed_params = known_params(request.GET)
     for key in ("page", "format", "sort"):
@@ -1015,6 +1035,8 @@ def search(request: HttpRequest) -> HttpResponse:
             ),
             "query": query_text,
             "parsed_query": query,
+            "hidden_copies": results.hidden_copies,
+            "all_copies_query": filters.query(all_copies=True),
             "sort": sort,
             "sort_links": sort_links,
             "hits": hits,

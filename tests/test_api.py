@@ -217,7 +217,8 @@ class FiltersJsonTests(ApiTestCase):
         self.assertEqual(
             data["filters"],
             {"category": None, "tags": ["寒假"], "site": None, "year": None, "month": None,
-             "since": None, "until": None, "attachments": False, "source": None},
+             "since": None, "until": None, "attachments": False, "source": None,
+             "all": False},
         )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """Issue 15, part 1, in Chromium at 1280 and 375 px: a notice's 也发布于 block and a list's
 "N 个来源" stay inside the screen at a readable size, each source's row on a line or two.
-Screenshots: test-artifacts/groups-{notice,list}-{1280,375}.png."""
+A list shows the group once and says so, with the switch to every copy (?all=1).
+Screenshots: test-artifacts/groups-{notice,list,list-all}-{1280,375}.png."""
 
 from __future__ import annotations
 
@@ -57,9 +58,21 @@ class GroupBrowserTests(ChromiumTestCase):
                 page.locator(".other-copies").scroll_into_view_if_needed()
                 self.screenshot(page, f"groups-notice-{width}")
 
+                # The list: the group is one entry, and the page says it folded two copies.
                 page.goto(self.live_server_url + "/")
+                (count,) = self.check(page, ".meta .group-size", width)
+                self.assertEqual((count["text"], count["lines"]), ("3 个来源", 1))
+                (folded,) = self.check(page, ".folded-copies", width)
+                self.assertIn("另有 2 条其他来源的副本", folded["text"])
+                self.assertLessEqual(folded["lines"], 2 if width < 500 else 1, folded)
+                (switch,) = self.check(page, ".folded-copies a", width)
+                self.assertGreaterEqual(switch["height"], 24, switch)  # a tap target on a phone
+                self.screenshot(page, f"groups-list-{width}")
+
+                page.click(".folded-copies a")  # every copy, each saying 3 个来源
+                page.wait_for_url("**/?all=1")
                 counts = self.check(page, ".meta .group-size", width)
                 self.assertEqual([c["text"] for c in counts], ["3 个来源"] * 3)
                 for count in counts:
                     self.assertEqual(count["lines"], 1, count)  # "3 个来源" never breaks
-                self.screenshot(page, f"groups-list-{width}")
+                self.screenshot(page, f"groups-list-all-{width}")

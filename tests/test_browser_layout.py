@@ -55,8 +55,8 @@ def build_layout_archive() -> Notice:
         add_notice(
             f"lecture-{day}", f"关于举办第{day}期研究生学术讲座的通知", when(2023, 2, day),
             categories=GRADUATE, site="北岭工程大学", domain="blgc.edu.cn", tags=("讲座",),
-            body="为活跃校园学术氛围，拓宽研究生学术视野，研究生院将举办系列学术讲座，"
-            "欢迎全校师生踊跃参加。" * 5 + "\n",
+            body=f"本次为第{day}期讲座。" + "为活跃校园学术氛围，拓宽研究生学术视野，研究生院"
+            "将举办系列学术讲座，欢迎全校师生踊跃参加。" * 5 + "\n",  # 第N期: not copies
         )  # fmt: skip
     return add_notice(
         "retest-2023", "关于2023年硕士研究生复试工作安排的通知", when(2023, 3, 20),

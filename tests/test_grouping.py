@@ -239,10 +239,12 @@ class PageAndJsonTests(GroupOfThree):
         self.assertNotContains(self.client.get(alone.get_absolute_url()), "other-copies")
 
     def test_lists_say_how_many_sources_a_notice_has(self) -> None:
-        page = self.client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+        # Every copy listed (?all=1), each says so; by default the group is one entry.
+        page = self.client.get("/", {"all": "1"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
         self.assertContains(page, "3 个来源", count=3)
-        english = self.client.get("/", HTTP_ACCEPT_LANGUAGE="en")
+        english = self.client.get("/", {"all": "1"}, HTTP_ACCEPT_LANGUAGE="en")
         self.assertContains(english, "3 sources", count=3)
+        self.assertContains(self.client.get("/", HTTP_ACCEPT_LANGUAGE="en"), "3 sources", count=1)
 
     def test_the_json_carries_the_group_as_the_description_says(self) -> None:
         from tests.test_api import assert_matches, response_schema
