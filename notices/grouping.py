@@ -17,8 +17,10 @@ notices however alike the rest is.
 
 Candidates come from NoticeBand, an indexed table of BANDS band keys per notice (BAND_ROWS
 bins each, LSH: two notices share a key with probability ~ J^BAND_ROWS per band), looked up for
-a whole batch in one query; at most MAX_CANDIDATES per notice (the most band hits first) are
-compared by their estimated Jaccard. A notice joins the group of its best match; the group's
+a whole batch in one query that reads at most KEY_ROWS notices a key (a key of boilerplate is
+shared by more notices as the archive grows; a bounded read keeps the cost per notice flat);
+at most MAX_CANDIDATES per notice (the most band hits first) are compared by their estimated
+Jaccard. A notice joins the group of its best match; the group's
 lead is its earliest notice (date, id), and every member stores the lead's id and the size.
 Removing or editing a member regroups the rest of its group from their stored signatures.
 """
@@ -26,6 +28,7 @@ Removing or editing a member regroups the rest of its group from their stored si
 from __future__ import annotations
 
 import functools
+import json
 import re
 import struct
 import unicodedata
@@ -48,6 +51,9 @@ MIN_TEXT = 60  # characters of normalised text: shorter bodies are not grouped (
 # reach 0.56.
 SAME = 0.7
 MAX_CANDIDATES = 8  # compared per notice: bounded time per document, whatever the archive
+# Notices read per band key: a key of a true copy's group is shared by its few members; one
+# of boilerplate by a share of every notice of its template, more as the archive grows.
+KEY_ROWS = 12
 MAX_LINES = 64  # numbered lines kept in a signature
 _EMPTY = 0xFFFFFFFF
 _HEAD = struct.Struct(f"<{BINS}I")
@@ -228,22 +234,30 @@ class Groups:
         self.bands = band_model.objects.using(using)
         self.band_model = band_model
         self.using = using
+        self.candidate_pairs = 0  # (notice, notice sharing a band) seen: bench/grouping.py
 
     def _members(self, ids: Iterable[int]) -> dict[int, Member]:
         rows = self.notices.filter(id__in=list(ids)).values_list("id", "date", "group", "signature")
         return {row[0]: Member(*row) for row in rows}
 
-    def place(self, ids: Sequence[int]) -> None:
+    def place(self, ids: Sequence[int], members: Iterable[Member] | None = None) -> None:
         """Group these notices (their signatures stored, their bands not yet): each joins the
         group of its best match among notices placed before, this batch's earlier ones
-        included. One query finds the candidates of the whole batch."""
-        placing = self._members(ids)
+        included. `members`: the notices as stored, when the caller has them (the importer
+        has just written them: no need to read their signatures back)."""
+        if members is None:
+            placing = self._members(ids)
+        else:
+            placing = {member.id: member for member in members}
         order = [i for i in ids if i in placing]
         keys = {i: band_keys(placing[i].signature) for i in order if placing[i].signature}
         self._insert_bands([(i, key) for i, ks in keys.items() for key in ks])
-        hits: dict[int, Counter[int]] = {i: Counter() for i in keys}
-        for i, other, shared in self._band_hits(list(keys)):
-            hits[i][other] = shared
+        sharing = self._sharing({key for ks in keys.values() for key in ks})
+        hits: dict[int, Counter[int]] = {}
+        for i, ks in keys.items():
+            hits[i] = counter = Counter(other for key in ks for other in sharing.get(key, ()))
+            del counter[i]
+        self.candidate_pairs += sum(map(len, hits.values()))
         position = {i: n for n, i in enumerate(order)}
         wanted = set()
         for i, counter in hits.items():
@@ -282,23 +296,34 @@ class Groups:
         with connections[self.using].cursor() as cursor:
             cursor.executemany(sql, rows)
 
-    def _band_hits(self, ids: list[int]) -> list[tuple[int, int, int]]:
-        """(notice, other notice, bands shared) for these notices, counted by the database
-        in one query per 500: the rows of keys many notices share never reach Python."""
+    def _sharing(self, keys: set[int]) -> dict[int, list[int]]:
+        """The notices each of these band keys belongs to: at most KEY_ROWS a key, however many
+        share it. Keys of boilerplate (各学院、各部门…) are shared by ever more notices of one
+        template as the archive grows: counting all of them made grouping grow with N. The
+        rows come in the index's order (on SQLite, oldest first: a big group's first members)."""
         table = connections[self.using].ops.quote_name(self.band_model._meta.db_table)
-        found = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ", ".join(["%s"] * len(chunk))
+        postgres = connections[self.using].vendor == "postgresql"
+        if postgres:
             sql = (
-                f"SELECT mine.notice_id, theirs.notice_id, COUNT(*) FROM {table} mine "
-                f"JOIN {table} theirs ON theirs.key = mine.key "
-                f"AND theirs.notice_id <> mine.notice_id WHERE mine.notice_id IN ({marks}) "
-                "GROUP BY mine.notice_id, theirs.notice_id"
+                "SELECT wanted.key, rows.notice_id FROM unnest(%s::bigint[]) AS wanted(key) "
+                f"CROSS JOIN LATERAL (SELECT notice_id FROM {table} WHERE key = wanted.key "
+                f"LIMIT {KEY_ROWS}) AS rows"
             )
-            with connections[self.using].cursor() as cursor:
-                cursor.execute(sql, chunk)
-                found += cursor.fetchall()
+        else:
+            # SQLite has no LATERAL: a correlated IN reads each key's first rows off the index.
+            sql = (
+                f"SELECT wanted.value, rows.notice_id FROM json_each(%s) AS wanted "
+                f"JOIN {table} AS rows ON rows.id IN (SELECT id FROM {table} "
+                f"WHERE key = wanted.value LIMIT {KEY_ROWS})"
+            )
+        found: dict[int, list[int]] = defaultdict(list)
+        ordered = sorted(keys)
+        with connections[self.using].cursor() as cursor:
+            for start in range(0, len(ordered), 5000):
+                chunk = ordered[start : start + 5000]
+                cursor.execute(sql, [chunk if postgres else json.dumps(chunk)])
+                for key, notice_id in cursor.fetchall():
+                    found[key].append(notice_id)
         return found
 
     def _store(self, joined: dict[int, int], known: dict[int, Member]) -> None:
