@@ -109,7 +109,7 @@ def _foldable() -> re.Pattern[str]:
 
 
 class Signature(NamedTuple):
-    bins: tuple[int, ...]  # BINS minimums
+    bins: int  # the BINS minimums, 32 bits each, as one integer (compared by one XOR)
     lines: frozenset[tuple[int, int]]  # (hash of the masked line, hash of its numbers)
 
 
@@ -183,9 +183,12 @@ def _densify(mins: list[int]) -> None:
 
 def unpack(stored: bytes) -> Signature:
     stored = bytes(stored)
-    bins = _HEAD.unpack_from(stored)
     lines = frozenset(_LINE.iter_unpack(stored[_HEAD.size :]))
-    return Signature(bins, lines)
+    return Signature(_bins(stored), lines)
+
+
+def _bins(stored: bytes) -> int:
+    return int.from_bytes(stored[: _HEAD.size], "little")
 
 
 def band_keys(stored: bytes) -> list[int]:
@@ -201,7 +204,14 @@ def band_keys(stored: bytes) -> list[int]:
 
 def similarity(a: Signature, b: Signature) -> float:
     """The estimated Jaccard similarity of the two bodies' shingles."""
-    return sum(map(int.__eq__, a.bins, b.bins)) / BINS
+    return _agreement(a.bins, b.bins)
+
+
+def _agreement(a: int, b: int) -> float:
+    """The share of bins two signatures' bins (_bins()) agree on: the words of their XOR that
+    are 0 (a quarter of the cost of comparing 128 pairs of ints in Python)."""
+    words = memoryview((a ^ b).to_bytes(_HEAD.size, "little")).cast("I")
+    return words.tolist().count(0) / BINS
 
 
 def numbers_differ(a: Signature, b: Signature) -> bool:
@@ -285,15 +295,20 @@ class Groups:
         for i in order:
             if i not in hits:
                 continue
-            mine = unpack(placing[i].signature)
+            stored = bytes(placing[i].signature)
+            mine, mine_bins = None, _bins(stored)
             best, best_score = None, SAME
             for other, _ in hits[i].most_common(MAX_CANDIDATES):
                 theirs = known.get(other)
                 if theirs is None or not theirs.signature:
                     continue
-                other_signature = unpack(theirs.signature)
-                score = similarity(mine, other_signature)
-                if score >= best_score and not numbers_differ(mine, other_signature):
+                theirs_stored = bytes(theirs.signature)
+                score = _agreement(mine_bins, _bins(theirs_stored))
+                # Most candidates share boilerplate only: their lines are never read.
+                if score < best_score:
+                    continue
+                mine = mine or unpack(stored)
+                if not numbers_differ(mine, unpack(theirs_stored)):
                     best, best_score = other, score
             if best is not None:
                 groups[i] = groups[best] = joined[i] = joined[best] = groups[best] or best
