@@ -35,6 +35,7 @@ import unicodedata
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from django.db import connections
@@ -58,6 +59,7 @@ MAX_LINES = 64  # numbered lines kept in a signature
 _EMPTY = 0xFFFFFFFF
 _HEAD = struct.Struct(f"<{BINS}I")
 _LINE = struct.Struct("<II")
+_KEY = itemgetter(1)
 
 # Lines a republisher adds or rewrites: who, where from, when, how often read.
 _BYLINE = re.compile(
@@ -275,20 +277,21 @@ class Groups:
             placing = {member.id: member for member in members}
         order = [i for i in ids if i in placing]
         keys = {i: band_keys(placing[i].signature) for i in order if placing[i].signature}
-        self._insert_bands([(i, key) for i, ks in keys.items() for key in ks])
+        # The notices placed before, read before this batch's bands are in (most keys are of
+        # no other notice: nothing to read); this batch's earlier notices are added here.
         sharing = self._sharing({key for ks in keys.values() for key in ks})
+        # In key order: the index on key takes them in one sweep (a quarter cheaper than in
+        # notice order at 500,000 rows, measured on SQLite).
+        self._insert_bands(sorted(((i, key) for i, ks in keys.items() for key in ks), key=_KEY))
         hits: dict[int, Counter[int]] = {}
+        wanted = set()
         for i, ks in keys.items():
             hits[i] = counter = Counter(other for key in ks for other in sharing.get(key, ()))
-            del counter[i]
-        self.candidate_pairs += sum(map(len, hits.values()))
-        position = {i: n for n, i in enumerate(order)}
-        wanted = set()
-        for i, counter in hits.items():
-            # Batch-mates placed after this one find it from their side.
-            for other in [o for o in counter if position.get(o, -1) > position[i]]:
-                del counter[other]
             wanted.update(o for o, _ in counter.most_common(MAX_CANDIDATES))
+            for key in ks:
+                if len(earlier := sharing[key]) < KEY_ROWS:
+                    earlier.append(i)
+        self.candidate_pairs += sum(map(len, hits.values()))
         known = self._members(wanted - placing.keys()) | placing
         groups: dict[int, int | None] = {i: m.group for i, m in known.items()}
         joined: dict[int, int] = {}  # notice -> its group's key (a member's id)
