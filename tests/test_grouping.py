@@ -156,6 +156,15 @@ class ImportGroupTests(ImportTestCase):
         self.assertEqual([group_of(1), group_of(2)], [(lead, 2), (lead, 2)])
         self.assertEqual(group_of(3), (None, 1))
 
+    def test_copies_in_one_batch_group_when_more_than_key_rows_share_their_keys(self) -> None:
+        # Batch-mates are found in memory, as bounded as the table is.
+        for n in range(1, 6):
+            self.write_copy(f"{n}.md", n, REPUBLISHED + "\n" * n, f"2024-12-0{n} 10:00:00")
+        with mock.patch.object(grouping, "KEY_ROWS", 2):
+            self.run_import()
+        lead = Notice.objects.get(urlname=urlname(1)).id
+        self.assertEqual([group_of(n) for n in range(1, 6)], [(lead, 5)] * 5)
+
     def test_a_changed_file_leaves_its_group(self) -> None:
         self.write_copy("a.md", 1, REPUBLISHED, "2024-12-03 10:00:00")
         self.write_copy("b.md", 2, ORIGINAL, "2024-12-02 09:00:00")
