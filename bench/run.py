@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -154,7 +155,10 @@ def child_import(archive: str) -> dict[str, Any]:
     from notices import grouping, importing
     from notices.models import Notice
 
+    # The import's CPU: this process and its workers (reaped by the end of import_archive).
+    cpu, workers = time.process_time(), _children_cpu()
     report = importing.import_archive([Path(archive)])
+    cpu, workers = time.process_time() - cpu, _children_cpu() - workers
     # What the workers spent on signatures (notices/grouping.py), made again here for 2,000.
     bodies = list(Notice.objects.order_by("id").values_list("body", flat=True)[:2000])
     started = time.process_time()
@@ -164,6 +168,9 @@ def child_import(archive: str) -> dict[str, Any]:
     return {
         "grouping_s": report.grouping_seconds,
         "signature_ms": signature_ms,
+        # Grouping's CPU, main (placing) and workers (signatures): of the import's CPU.
+        "grouping_cpu_s": report.grouping_seconds + signature_ms / 1000 * report.created,
+        "import_cpu_s": cpu + workers,
         "files": report.files,
         "created": report.created,
         "updated": report.updated,
@@ -172,6 +179,11 @@ def child_import(archive: str) -> dict[str, Any]:
         "elapsed": report.elapsed,
         "errors": report.errors[:5],
     }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child_index() -> dict[str, Any]:
@@ -501,12 +513,13 @@ def print_table(results: dict[str, Any]) -> None:
         f"  {imported['docs_per_s'] / parse['docs_per_s']:.2f} x parse rate"
         f" (target >= {import_target:.2f})",
     ]
-    if "grouping_s" in imported:
-        main_share = imported["grouping_s"] / imported["wall_s"] * 100
+    if "grouping_cpu_s" in imported:
         lines.append(
-            f"{'  of which grouping (main CPU)':<34}{'':>10}{imported['grouping_s']:>10.1f}{'':>13}"
-            f"  {main_share:.1f} % of import wall; signatures "
-            f"{imported['signature_ms']:.2f} ms CPU a notice in the workers"
+            f"{'  of which grouping (CPU s)':<34}{'':>10}"
+            f"{imported['grouping_cpu_s']:>10.1f}{'':>13}"
+            f"  {_grouping_share(imported)} % of import CPU (main + workers; target <= 15 %): "
+            f"placing {imported['grouping_s']:.1f} s main, signatures "
+            f"{imported['signature_ms']:.2f} ms a notice in the workers"
         )
     index = results["search_index"]
     lines.append(
@@ -553,6 +566,12 @@ def print_table(results: dict[str, Any]) -> None:
     print("\n".join(lines))
 
 
+def _grouping_share(imported: dict[str, Any]) -> str:
+    """Grouping's CPU (placing in the main process, signatures in the workers) as a share of
+    the import's CPU, main process and workers: what issue 15 bounds at 15 %."""
+    return f"{imported['grouping_cpu_s'] / imported['import_cpu_s'] * 100:.1f}"
+
+
 def summary_rows(results: dict[str, Any]) -> dict[str, str]:
     """One run's figures that a multi-N table compares: the ones that may grow with N."""
     parse, imported = results["parse"], results["import"]
@@ -560,10 +579,8 @@ def summary_rows(results: dict[str, Any]) -> dict[str, str]:
         "import docs/s": f"{imported['docs_per_s']:,.0f}",
         "import / parse": f"{imported['docs_per_s'] / parse['docs_per_s']:.2f}",
         "import peak RSS MB": f"{imported['peak_rss_mb']:.0f}",
-        "grouping % of import wall (main CPU)": (
-            f"{imported['grouping_s'] / imported['wall_s'] * 100:.1f}"
-            if "grouping_s" in imported
-            else "n/a"
+        "grouping % of import CPU": (
+            _grouping_share(imported) if "grouping_cpu_s" in imported else "n/a"
         ),
         "re-import docs/s": f"{results['reimport']['docs_per_s']:,.0f}",
         "database bytes / notice": f"{results['database_bytes'] / results['n']:,.0f}",

@@ -732,7 +732,11 @@ class _ImportRun:
         index_notices(notices, made_texts)
         # Each new or changed notice joins its group, against everything written before it.
         started = time.process_time()
-        self.groups.place([notice.id for notice in notices])
+        self.groups.place(
+            [notice.id for notice in notices],
+            # As written: new ones, and changed ones just taken out of their groups.
+            [grouping.Member(n.id, n.date, None, n.signature) for n in notices],
+        )
         self.report.grouping_seconds += time.process_time() - started
         # The stored list counts, in the same transaction (notices/counts.py).
         counts.add_written(notices, category_rows, tag_rows)

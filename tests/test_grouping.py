@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from unittest import mock
 
 from django.test import SimpleTestCase
 
@@ -155,6 +156,15 @@ class ImportGroupTests(ImportTestCase):
         self.assertEqual([group_of(1), group_of(2)], [(lead, 2), (lead, 2)])
         self.assertEqual(group_of(3), (None, 1))
 
+    def test_copies_in_one_batch_group_when_more_than_key_rows_share_their_keys(self) -> None:
+        # Batch-mates are found in memory, as bounded as the table is.
+        for n in range(1, 6):
+            self.write_copy(f"{n}.md", n, REPUBLISHED + "\n" * n, f"2024-12-0{n} 10:00:00")
+        with mock.patch.object(grouping, "KEY_ROWS", 2):
+            self.run_import()
+        lead = Notice.objects.get(urlname=urlname(1)).id
+        self.assertEqual([group_of(n) for n in range(1, 6)], [(lead, 5)] * 5)
+
     def test_a_changed_file_leaves_its_group(self) -> None:
         self.write_copy("a.md", 1, REPUBLISHED, "2024-12-03 10:00:00")
         self.write_copy("b.md", 2, ORIGINAL, "2024-12-02 09:00:00")
@@ -266,3 +276,33 @@ class PageAndJsonTests(GroupOfThree):
         alone = make_notice(body=LECTURE.format(n=3, day="3月5日", who="王"), urlname="alone")
         data = self.client.get(alone.get_absolute_url(), {"format": "json"}).json()
         self.assertEqual((data["group"], data["group_size"]), (None, 1))
+
+
+class SharedKeyTests(GroupOfThree):
+    """A band key many notices share is read for KEY_ROWS of them only (issue 15: boilerplate
+    keys made grouping's cost grow with the archive)."""
+
+    def shared_key(self) -> int:
+        return grouping.band_keys(grouping.signature(ORIGINAL))[0]
+
+    def test_a_key_is_read_for_key_rows_notices_however_many_share_it(self) -> None:
+        key = self.shared_key()
+        with mock.patch.object(grouping, "KEY_ROWS", 2):
+            found = grouping.Groups()._sharing({key, 12345})
+        self.assertEqual(NoticeBand.objects.filter(key=key).count(), 3)
+        self.assertEqual(len(found[key]), 2)
+        self.assertLess(set(found[key]), {self.first.id, self.second.id, self.third.id})
+        self.assertNotIn(12345, found)
+
+    def test_a_copy_whose_keys_are_shared_by_more_than_key_rows_still_joins_its_group(self) -> None:
+        with mock.patch.object(grouping, "KEY_ROWS", 2):
+            fourth = make_notice(
+                body=REPUBLISHED.replace("李明", "王芳"), urlname="fourth", date=self.day(5)
+            )
+            fifth = make_notice(body=ORIGINAL + "\n（完）\n", urlname="fifth", date=self.day(6))
+        self.assertGreater(NoticeBand.objects.filter(key=self.shared_key()).count(), 2)
+        lead = self.first.id
+        rows = Notice.objects.filter(id__in=[fourth.id, fifth.id]).order_by("id")
+        rows = rows.values_list("group", "group_size")
+        self.assertEqual(list(rows), [(lead, 5), (lead, 5)])
+        self.assertEqual(self.groups(), [(lead, 5)] * 3)
