@@ -32,7 +32,7 @@ from taggit.models import Tag
 
 from notices.exporting import iter_exported
 from notices.models import Category, DateSource, Notice
-from notices.rows import preparer
+from notices.rows import copy_rows, preparer
 from notices.sync import file_diff_html, sync_state_column
 
 HistoricalNotice = Notice.history.model
@@ -129,6 +129,10 @@ def _insert_versions(versions: Iterable[tuple[Notice, dict[str, Any]]]) -> None:
         for notice, values in versions
     ]
     if not rows:
+        return
+    if connection.vendor == "postgresql":
+        column_names = [HistoricalNotice._meta.get_field(a).column for a, _ in columns]
+        copy_rows(HistoricalNotice._meta.db_table, column_names, rows)
         return
     quote = connection.ops.quote_name
     names = ", ".join(quote(HistoricalNotice._meta.get_field(a).column) for a, _ in columns)

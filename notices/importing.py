@@ -56,7 +56,7 @@ from notices.models import Category, Notice, OldAddress, TaggedNotice
 from notices.old_urls import PostLinks
 from notices.permalinks import old_addresses
 from notices.rendering import render_limit, render_notice, summarize
-from notices.rows import insert_returning_ids
+from notices.rows import copy_rows, insert_returning_ids
 from notices.search import IndexText, analyze_tables, index_notices, index_text
 
 # Cached values are keyed by the data version (notices/caching.py); a long import renews
@@ -1024,8 +1024,23 @@ def insert_links(
     unique constraint refuses (SQLite and PostgreSQL both say it as ON CONFLICT DO NOTHING)."""
     if not rows:
         return
+    fields = [model._meta.get_field(name) for name in field_names]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(model._meta.get_field(name).column) for name in field_names)
+    columns = ", ".join(quote(field.column) for field in fields)
+    if connection.vendor == "postgresql":
+        if not ignore_conflicts:
+            copy_rows(model._meta.db_table, [field.column for field in fields], rows)
+            return
+        # One statement of two arrays, not one quoted and planned per row (notices/rows.py).
+        # In their order, so the first of two rows for one key is the one kept.
+        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
+                f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        return
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES (%s, %s)"
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"

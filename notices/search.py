@@ -90,6 +90,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from notices.models import Notice, SearchDocument, TaggedNotice
 from notices.rendering import plain_text
+from notices.rows import copy_rows
 
 FTS_TABLE = "notices_search_fts"
 # Titles alone as well: "title matches first" then reads a small index, not every body's.
@@ -570,25 +571,27 @@ class _PostgreSQL(_Backend):
         )
 
     def write(self, rows: Sequence[tuple[int, int, IndexText]]) -> None:
+        # Replaced rows go first, then every row is COPYed (notices/rows.py): an upsert per
+        # row was quoted into SQL by the client and planned by the server one at a time.
         with connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {DOCUMENT_TABLE} "
-                "(notice_id, sort_key, title, body, vector, title_vector) "
-                "VALUES (%s, %s, %s, %s, %s::tsvector, %s::tsvector) "
-                "ON CONFLICT (notice_id) DO UPDATE SET sort_key = EXCLUDED.sort_key, "
-                "title = EXCLUDED.title, body = EXCLUDED.body, vector = EXCLUDED.vector, "
-                "title_vector = EXCLUDED.title_vector",
-                [
-                    (
-                        notice_id,
-                        key,
-                        text.title,
-                        text.body,
-                        *(text.pg or _pg_vectors(text.title, text.body)),
-                    )
-                    for notice_id, key, text in rows
-                ],
+            cursor.execute(
+                f"DELETE FROM {DOCUMENT_TABLE} WHERE notice_id = ANY(%s)",
+                [[notice_id for notice_id, _, _ in rows]],
             )
+        copy_rows(
+            DOCUMENT_TABLE,
+            ("notice_id", "sort_key", "title", "body", "vector", "title_vector"),
+            (
+                (
+                    notice_id,
+                    key,
+                    text.title,
+                    text.body,
+                    *(text.pg or _pg_vectors(text.title, text.body)),
+                )
+                for notice_id, key, text in rows
+            ),
+        )
 
     def clear(self) -> None:
         with connection.cursor() as cursor:
