@@ -65,8 +65,6 @@ CACHE_BUMP_SECONDS = 10.0
 # An import that writes this many notices refreshes PostgreSQL's planner statistics.
 ANALYZE_AFTER_ROWS = 1000
 
-# How much lower the worker processes' priority is than the importing process's.
-WORKER_NICENESS = 5
 # Errors of the connection or the server, as opposed to a row the database refuses.
 DATABASE_GONE = (OperationalError, InterfaceError)
 
@@ -347,12 +345,6 @@ class _Indexable(NamedTuple):
     attachments: list[dict[str, str]]
 
 
-def _lower_priority() -> None:
-    """A worker gives way to the importing process, which writes what the workers made: with
-    more workers than spare cores, the cores stay busy without the writes waiting."""
-    os.nice(WORKER_NICENESS)
-
-
 def load_batch(
     batch: list[ArchiveFile], zone: dt.tzinfo, max_bytes: int, known_hashes: dict[str, str]
 ) -> list[LoadedFile]:
@@ -416,7 +408,7 @@ def load_batches(
             return
         if pool is None:
             # fork: workers start with Django loaded and never use the database connection.
-            pool = multiprocessing.get_context("fork").Pool(workers, _lower_priority)
+            pool = multiprocessing.get_context("fork").Pool(workers)
         pending.append((batch, pool.apply_async(load_batch, (batch, zone, max_bytes, known))))
 
     try:

@@ -169,17 +169,33 @@ def _fold_table() -> dict[int, str]:
 
 
 @functools.cache
-def _bmp_fold_table() -> list[int | str]:
-    """_fold_table() as a list by code point for the Basic Multilingual Plane: translate()
-    indexes a list in half the time it looks up a dict (issue 13)."""
-    table = _fold_table()
-    return [table.get(code, code) for code in range(0x10000)]
+def _foldable() -> tuple[re.Pattern[str], Callable[[re.Match[str]], str]]:
+    """The characters folding may change, as a pattern, and each one's replacement.
+
+    A few in a hundred characters of a notice fold (its full-width ，：（）, a Traditional
+    character now and then): finding them with a character class, which the regex engine
+    tests against a bitmap, is twice as quick as translate() of every character (issue 13).
+    Only classes within the Basic Multilingual Plane get a bitmap, so a character beyond it
+    (CJK extensions B-G, emoji: rare) is matched by one range and looked up."""
+    table = {chr(code): value for code, value in _fold_table().items()}
+    codes = sorted(code for code in _fold_table() if code <= 0xFFFF)
+    ranges = []  # consecutive code points as a-b: a shorter pattern, the same class
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    bmp = "".join(
+        re.escape(chr(start)) + ("-" + re.escape(chr(end)) if end > start else "")
+        for start, end in ranges
+    )
+    pattern = re.compile(f"[{bmp}]|[\U00010000-\U0010ffff]")
+    return pattern, lambda match: table.get(match.group(), match.group())
 
 
 def _fold(text: str) -> str:
-    if text and max(text) > "\uffff":  # beyond the list: CJK extensions B-G, emoji
-        return text.translate(_fold_table())
-    return text.translate(_bmp_fold_table())
+    pattern, replacement = _foldable()
+    return pattern.sub(replacement, text)
 
 
 def normalise(text: str) -> str:
