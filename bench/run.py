@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -154,7 +155,12 @@ def child_import(archive: str) -> dict[str, Any]:
     from notices import grouping, importing
     from notices.models import Notice
 
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_started = time.process_time()
     report = importing.import_archive([Path(archive)])
+    main_cpu = time.process_time() - cpu_started
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool's, reaped at its end
+    worker_cpu = workers.ru_utime + workers.ru_stime - children.ru_utime - children.ru_stime
     # What the workers spent on signatures (notices/grouping.py), made again here for 2,000.
     bodies = list(Notice.objects.order_by("id").values_list("body", flat=True)[:2000])
     started = time.process_time()
@@ -171,7 +177,29 @@ def child_import(archive: str) -> dict[str, Any]:
         "failed": report.failed,
         "elapsed": report.elapsed,
         "errors": report.errors[:5],
+        # CPU seconds: this process, its worker processes, and (PostgreSQL on this machine)
+        # the server process of its connection: where the time goes, whatever the load.
+        "cpu_main_s": main_cpu,
+        "cpu_workers_s": worker_cpu,
+        "cpu_server_s": server_cpu_seconds(),
     }
+
+
+def server_cpu_seconds() -> float | None:
+    """CPU seconds of this connection's PostgreSQL server process, if it runs on this machine."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        # Fields 14 and 15 of /proc/PID/stat, after the command name in parentheses.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # a server elsewhere (or another process namespace)
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child_index() -> dict[str, Any]:
@@ -501,6 +529,14 @@ def print_table(results: dict[str, Any]) -> None:
         f"  {imported['docs_per_s'] / parse['docs_per_s']:.2f} x parse rate"
         f" (target >= {import_target:.2f})",
     ]
+    if "cpu_main_s" in imported:
+        per_notice = 1000 / max(imported["created"], 1)
+        server = imported.get("cpu_server_s")
+        lines.append(
+            f"{'  CPU ms a notice':<34}  main {imported['cpu_main_s'] * per_notice:.2f}, "
+            f"workers {imported['cpu_workers_s'] * per_notice:.2f}"
+            + (f", server {server * per_notice:.2f}" if server is not None else "")
+        )
     if "grouping_s" in imported:
         main_share = imported["grouping_s"] / imported["wall_s"] * 100
         lines.append(
