@@ -669,12 +669,14 @@ class _ImportRun:
 
     def try_write(self, decisions: list[Decision]) -> Exception | None:
         """Write in one transaction and count it; return the error if the database refused."""
+        own_transaction = not connection.in_atomic_block
         try:
             with transaction.atomic():
-                if connection.vendor == "postgresql":
-                    # Safe to lose: a crash forgets at most the last few batches committed
-                    # (never a part of one), which the next run imports again, their files'
-                    # hashes not being stored. Not waiting for the WAL flush of each batch.
+                if own_transaction and connection.vendor == "postgresql":
+                    # Not waiting for the WAL flush of each batch. Safe to lose: a crash
+                    # forgets at most the last few batches committed (never a part of one),
+                    # which the next run imports again, their files' hashes not being stored.
+                    # (Only for the batch's own transaction, never a caller's.)
                     with connection.cursor() as cursor:
                         cursor.execute("SET LOCAL synchronous_commit = off")
                 self.write(decisions)
