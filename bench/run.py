@@ -156,9 +156,9 @@ def child_import(archive: str) -> dict[str, Any]:
     from notices.models import Notice
 
     # The import's CPU: this process and its workers (reaped by the end of import_archive).
-    cpu, workers = time.process_time(), _children_cpu()
+    main_cpu, workers = time.process_time(), _children_cpu()
     report = importing.import_archive([Path(archive)])
-    cpu, workers = time.process_time() - cpu, _children_cpu() - workers
+    main_cpu, workers = time.process_time() - main_cpu, _children_cpu() - workers
     # What the workers spent on signatures (notices/grouping.py), made again here for 2,000.
     bodies = list(Notice.objects.order_by("id").values_list("body", flat=True)[:2000])
     started = time.process_time()
@@ -170,7 +170,7 @@ def child_import(archive: str) -> dict[str, Any]:
         "signature_ms": signature_ms,
         # Grouping's CPU, main (placing) and workers (signatures): of the import's CPU.
         "grouping_cpu_s": report.grouping_seconds + signature_ms / 1000 * report.created,
-        "import_cpu_s": cpu + workers,
+        "import_cpu_s": main_cpu + workers,
         "files": report.files,
         "created": report.created,
         "updated": report.updated,
@@ -178,12 +178,34 @@ def child_import(archive: str) -> dict[str, Any]:
         "failed": report.failed,
         "elapsed": report.elapsed,
         "errors": report.errors[:5],
+        # CPU seconds: this process, its worker processes, and (PostgreSQL on this machine)
+        # the server process of its connection: where the time goes, whatever the load.
+        "cpu_main_s": main_cpu,
+        "cpu_workers_s": workers,
+        "cpu_server_s": server_cpu_seconds(),
     }
 
 
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu_seconds() -> float | None:
+    """CPU seconds of this connection's PostgreSQL server process, if it runs on this machine."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        # Fields 14 and 15 of /proc/PID/stat, after the command name in parentheses.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # a server elsewhere (or another process namespace)
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child_index() -> dict[str, Any]:
@@ -513,6 +535,14 @@ def print_table(results: dict[str, Any]) -> None:
         f"  {imported['docs_per_s'] / parse['docs_per_s']:.2f} x parse rate"
         f" (target >= {import_target:.2f})",
     ]
+    if "cpu_main_s" in imported:
+        per_notice = 1000 / max(imported["created"], 1)
+        server = imported.get("cpu_server_s")
+        lines.append(
+            f"{'  CPU ms a notice':<34}  main {imported['cpu_main_s'] * per_notice:.2f}, "
+            f"workers {imported['cpu_workers_s'] * per_notice:.2f}"
+            + (f", server {server * per_notice:.2f}" if server is not None else "")
+        )
     if "grouping_cpu_s" in imported:
         lines.append(
             f"{'  of which grouping (CPU s)':<34}{'':>10}"

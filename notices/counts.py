@@ -244,12 +244,25 @@ def apply(delta: Counter[str] | dict[str, int]) -> None:
     if not rows:
         return
     table = connection.ops.quote_name(FacetCount._meta.db_table)
-    sql = (
-        f"INSERT INTO {table} (scope, facet, value, count) VALUES (%s, %s, %s, %s)"
+    upsert = (
         f" ON CONFLICT (scope, facet, value) DO UPDATE SET count = {table}.count + excluded.count"
     )
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        if connection.vendor == "postgresql":
+            # One statement of four arrays (keys unique, in key order): psycopg's cursors
+            # quote parameters on the client, an executemany() a statement per row, a tenth
+            # of an import's time there (issue 13).
+            cursor.execute(
+                f"INSERT INTO {table} (scope, facet, value, count) "
+                "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::int[])"
+                + upsert,
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            return
+        cursor.executemany(
+            f"INSERT INTO {table} (scope, facet, value, count) VALUES (%s, %s, %s, %s)" + upsert,
+            rows,
+        )
 
 
 def difference(after: Counter[str], before: Counter[str]) -> dict[str, int]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +32,7 @@ from taggit.models import Tag
 
 from notices.exporting import iter_exported
 from notices.models import Category, DateSource, Notice
+from notices.rows import copy_rows, preparer
 from notices.sync import file_diff_html, sync_state_column
 
 HistoricalNotice = Notice.history.model
@@ -130,6 +130,10 @@ def _insert_versions(versions: Iterable[tuple[Notice, dict[str, Any]]]) -> None:
     ]
     if not rows:
         return
+    if connection.vendor == "postgresql":
+        column_names = [HistoricalNotice._meta.get_field(a).column for a, _ in columns]
+        copy_rows(HistoricalNotice._meta.db_table, column_names, rows)
+        return
     quote = connection.ops.quote_name
     names = ", ".join(quote(HistoricalNotice._meta.get_field(a).column) for a, _ in columns)
     placeholders = ", ".join(["%s"] * len(columns))
@@ -140,25 +144,13 @@ def _insert_versions(versions: Iterable[tuple[Notice, dict[str, Any]]]) -> None:
 
 def _version_columns() -> list[tuple[str, Callable[[Any], Any]]]:
     """(attname, value -> database value) for each column of a version but its id: only
-    dates and JSON need the database's conversion, the rest go in as they are."""
-    columns = []
-    for field in HistoricalNotice._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        if isinstance(field, models.DateTimeField | models.JSONField):
-            prepare = partial(_prepared, field)
-        else:
-            prepare = _as_is
-        columns.append((field.attname, prepare))
-    return columns
-
-
-def _prepared(field: models.Field, value: Any) -> Any:
-    return field.get_db_prep_save(value, connection)
-
-
-def _as_is(value: Any) -> Any:
-    return value
+    dates and JSON need the database's conversion (notices/rows.py), the rest go in as they
+    are."""
+    return [
+        (field.attname, preparer(field))
+        for field in HistoricalNotice._meta.concrete_fields
+        if not field.primary_key
+    ]
 
 
 def record_version(notice: Notice, *, history_type: str, reason: str, user: Any = None) -> None:
