@@ -40,6 +40,8 @@ from typing import Any, NamedTuple
 
 from django.db import connections
 
+from notices import rows as rows_module
+
 BINS = 128
 # Bins per band, and bands: the S-curve turns at (1/BANDS)^(1/BAND_ROWS) ~ 0.71; a pair at
 # J = 0.8 shares a band with probability 0.95, at J = 0.4 (notices of one template) 0.01.
@@ -321,10 +323,14 @@ class Groups:
         """INSERT (notice, key) rows directly: an instance per row cost more than its insert."""
         if not rows:
             return
+        table = self.band_model._meta.db_table
+        if connections[self.using].vendor == "postgresql":
+            # executemany() quoted every row on the client: the import's largest statement
+            # on PostgreSQL (2-3 s per 3,000 notices) before COPY.
+            rows_module.copy_rows(table, ("notice_id", "key"), rows, using=self.using)
+            return
         quote = connections[self.using].ops.quote_name
-        sql = (
-            f"INSERT INTO {quote(self.band_model._meta.db_table)} (notice_id, key) VALUES (%s, %s)"
-        )
+        sql = f"INSERT INTO {quote(table)} (notice_id, key) VALUES (%s, %s)"
         with connections[self.using].cursor() as cursor:
             cursor.executemany(sql, rows)
 

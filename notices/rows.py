@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, connections, models
 
 
 def _as_is(value: Any) -> Any:
@@ -67,7 +67,9 @@ def _max_parameters() -> int:
     return 65535  # PostgreSQL's protocol limit
 
 
-def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def copy_rows(
+    table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], using: str = "default"
+) -> None:
     """Add rows to a PostgreSQL table with COPY, in the caller's transaction.
 
     Django's psycopg cursors bind parameters on the client: an executemany() quoted every
@@ -75,10 +77,10 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]])
     the server parsed and planned one INSERT per row. COPY sends the rows as data, each
     value adapted by psycopg's C dumpers. (Not seen by connection.execute_wrapper(), so
     not by assertNumQueries either: one COPY counts as no query.)"""
-    quote = connection.ops.quote_name
+    quote = connections[using].ops.quote_name
     names = ", ".join(quote(column) for column in columns)
     sql = f"COPY {quote(table)} ({names}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    with connections[using].cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
 
