@@ -11,7 +11,7 @@ set of parameter names and one set of rules (days in the site's time zone) holds
     ?attachments=1  (only notices with attachments, 有附件: notices/attachments.py)
     ?source=gone  (notices whose original is gone: notices/linkcheck.py, issue 15)
     ?all=1  (every copy of a notice published by several sources; lists show one entry per
-             group of near-duplicates otherwise: `one_per_group`, notices/grouping.py)
+             group of near-duplicates otherwise: NoticeQuerySet.one_per_group, grouping.py)
 
 Unknown category/tag/site and malformed or out-of-range numbers raise Http404 (never a 500).
 Every filter is an `IN (subquery)`, so the filtered queryset has no duplicate rows and
