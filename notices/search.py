@@ -262,14 +262,6 @@ def notice_texts(notice: Notice) -> tuple[str, str]:
     return notice.title, " ".join([body, *dict.fromkeys(names)]) if names else body
 
 
-def _aware(value: dt.datetime | str) -> dt.datetime:
-    """A date read by raw SQL as a timezone-aware datetime: SQLite gives text or a naive
-    datetime in UTC (as Django stores it), PostgreSQL an aware one."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def sort_key(date: dt.datetime, notice_id: int) -> int:
     """An integer that orders notices by date, then id (the FTS5 rowid on SQLite)."""
     seconds = min(max(int(date.timestamp()) + _SECONDS_OFFSET, 0), 2 * _SECONDS_OFFSET - 1)
@@ -487,12 +479,12 @@ class _Backend:
         raise NotImplementedError
 
     def grouped_sql(self, query: ParsedQuery) -> tuple[str, list]:
-        """(group, date, id) of the matches that are in a group of near-duplicates, from the
-        notice_group_order index."""
+        """(group, sort key, id) of the matches that are in a group of near-duplicates."""
         ids, params = self.ids_sql(query)
         return (
-            f'SELECT "group", date, id FROM {NOTICE_TABLE} WHERE "group" IS NOT NULL '
-            f"AND id IN ({ids})",
+            f'SELECT notice."group", document.sort_key, notice.id FROM {NOTICE_TABLE} AS notice '
+            f"JOIN {DOCUMENT_TABLE} AS document ON document.notice_id = notice.id "
+            f'WHERE notice."group" IS NOT NULL AND notice.id IN ({ids})',
             params,
         )
 
@@ -516,15 +508,15 @@ class _SQLite(_Backend):
         # The grouped notices' keys made from the index (sort_key() in SQL), matched against
         # the FTS rowids: SQLite otherwise looked each match's row up for `group` (after the
         # body), or each key's notice id up. For 通 (17,000 matches, 9,700 grouped, 18,500
-        # notices): 124 ms that way, 63 ms by notice id, 35 ms by key.
+        # notices): 124 ms that way, 63 ms by notice id, 35 ms by key (and no date to parse).
         keys, params = self.keys_sql(query)
         key = (
             f"((CAST(strftime('%%s', date) AS INTEGER) + {_SECONDS_OFFSET}) << {_ID_BITS})"
             f" | (id & {2**_ID_BITS - 1})"
         )
         sql = (
-            f'SELECT "group", date, id FROM {NOTICE_TABLE} INDEXED BY notice_group_order '
-            f'WHERE "group" IS NOT NULL AND {key} IN ({keys})'
+            f'SELECT "group", {key} AS sort_key, id FROM {NOTICE_TABLE} '
+            f'INDEXED BY notice_group_order WHERE "group" IS NOT NULL AND sort_key IN ({keys})'
         )
         return sql, params
 
@@ -959,21 +951,21 @@ class SearchResults:
 
     def _folded_copies(self) -> dict[int, int]:
         """Of the matches in a group of near-duplicates (notices/grouping.py), all but each
-        group's earliest (date, id): one query over the grouped matches alone."""
+        group's earliest by sort key (date to the second, then id: copies dated within one
+        second are ordered by id): one query over the grouped matches alone."""
         if self.unfiltered:  # every notice is searchable: the index's ids, no other filter
             rows = _fetch(*self.backend.grouped_sql(self.query))
         else:
             grouped = self.notices.filter(group__isnull=False).order_by()
-            rows = list(grouped.values_list("group", "date", "id"))
-        earliest: dict[int, tuple] = {}
-        for group, date, notice_id in rows:
-            if group not in earliest or (date, notice_id) < earliest[group]:
-                earliest[group] = (date, notice_id)
-        return {
-            notice_id: sort_key(_aware(date), notice_id)
-            for group, date, notice_id in rows
-            if earliest[group] != (date, notice_id)
-        }
+            rows = [
+                (group, sort_key(date, notice_id), notice_id)
+                for group, date, notice_id in grouped.values_list("group", "date", "id")
+            ]
+        earliest: dict[int, int] = {}
+        for group, key, _notice_id in rows:
+            if key < earliest.get(group, key + 1):
+                earliest[group] = key
+        return {notice_id: key for group, key, notice_id in rows if key != earliest[group]}
 
     def _keys_sql(self, part: str) -> tuple[str, list]:
         """keys_sql() of the query, without the folded copies."""
