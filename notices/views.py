@@ -184,9 +184,12 @@ def render_notice_list(
     # One entry per group of near-duplicates unless ?all=1 (issue 15): the copies left out
     # are counted once per data version, from the grouped notices alone.
     notices = filters.shown(matching, request)
-    key = [queryset_key(matching), filters.all_copies]
+    matching_key = queryset_key(matching)  # its SQL, compiled once for both cache keys
     hidden = cached(
-        "hidden-copies", key, lambda: filters.hidden(matching, request), request=request
+        "hidden-copies",
+        [matching_key, filters.all_copies],
+        lambda: filters.hidden(matching, request),
+        request=request,
     )
     page = paginate(request, notices, filters, hidden)
     if requested_format(request) == "csv":  # rows only: no facets to count
@@ -196,7 +199,7 @@ def render_notice_list(
     # notice, copies included: the stored counts do.
     facets = cached(
         "facets",
-        [queryset_key(matching), filters.query(), get_language()],
+        [matching_key, filters.query(), get_language()],
         lambda: facet_counts(matching, filters, listed=True, request=request),
         request=request,
     )
