@@ -66,11 +66,15 @@ def current_version() -> Version:
     if row is None:  # a flushed database (TransactionTestCase) or a hand-made one
         return bump_data_version()
     token, changed_at = row
-    if isinstance(changed_at, str):
-        changed_at = dt.datetime.fromisoformat(changed_at)
-    if timezone.is_naive(changed_at):  # SQLite keeps UTC without its zone
-        changed_at = changed_at.replace(tzinfo=dt.UTC)
-    return Version(token, changed_at)
+    return Version(token, raw_datetime(changed_at))
+
+
+def raw_datetime(value: dt.datetime | str) -> dt.datetime:
+    """A datetime as a plain cursor returns it, aware: SQLite gives UTC text (or a naive
+    datetime) without its zone, PostgreSQL an aware datetime."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if timezone.is_naive(value) else value
 
 
 def request_version(request: HttpRequest | None) -> Version:

@@ -29,7 +29,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext_lazy
@@ -38,7 +37,7 @@ from taggit.models import Tag
 
 from notices import counts as stored_counts
 from notices import deadlines, grouping
-from notices.caching import cached, queryset_key, request_version
+from notices.caching import cached, queryset_key, raw_datetime, request_version
 from notices.filters import (
     DROPPED_PARAMS,
     FACET_PAGE_LIMIT,
@@ -48,7 +47,6 @@ from notices.filters import (
     facet_counts,
     facet_page_query,
     facet_values,
-    has_groups,
     is_wide,
     known_params,
     list_count,
@@ -632,10 +630,9 @@ def _notice_links(notice: Notice) -> NoticeLinks:
     check = None
     for kind, failures, outcome, checked_at, _ in rows:
         if kind == 2:
-            when = dt.datetime.fromisoformat(checked_at)
             check = SourceCheck(
                 url=notice.source_url, outcome=outcome, failures=failures,
-                checked_at=when if timezone.is_aware(when) else when.replace(tzinfo=dt.UTC),
+                checked_at=raw_datetime(checked_at),
             )  # fmt: skip
     return NoticeLinks(
         tags=[Tag(id=tag, name=name, slug=slug) for kind, tag, name, slug, _ in rows if not kind],
@@ -753,13 +750,6 @@ def _detail_url() -> Callable[[str], str]:
     return url
 
 
-def _aware(value: dt.datetime | str) -> dt.datetime:
-    """A datetime as a cursor returns it (SQLite: UTC text), aware."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if timezone.is_aware(value) else value.replace(tzinfo=dt.UTC)
-
-
 def _neighbours_and_related(notice: Notice, links: NoticeLinks) -> Around:
     """The older and newer notices by (date, id), and the related notices: those sharing the
     most tags (ties go to the same category, then the same site, then the newest), filled up
@@ -855,7 +845,7 @@ def _neighbours_and_related(notice: Notice, links: NoticeLinks) -> Around:
         rows = cursor.fetchall()
     by_part: dict[str, list[tuple]] = {}
     for row in rows:
-        by_part.setdefault(row[0], []).append((*row[1:4], _aware(row[4]), *row[5:]))
+        by_part.setdefault(row[0], []).append((*row[1:4], raw_datetime(row[4]), *row[5:]))
     url = _detail_url()
     neighbours: dict[str, list[Neighbour]] = {}
     for part, ranked in by_part.items():
@@ -881,9 +871,8 @@ def upcoming_deadlines(request: HttpRequest | None = None) -> NoticeQuerySet:
     """Published notices whose deadline is today or later, soonest first: a range of the
     (deadline, id) index (issue 15)."""
     upcoming = listable(request).filter(deadline__gte=deadlines.today())
-    if has_groups(request):  # copies of one notice share its deadline: listed once
-        upcoming = upcoming.one_per_group()
-    return upcoming.order_by("deadline", "id")
+    # Copies of one notice share its deadline: listed once, as every list lists them.
+    return NoticeFilters().shown(upcoming, request).order_by("deadline", "id")
 
 
 @require_safe
