@@ -56,7 +56,7 @@ from notices.models import Category, Notice, OldAddress, TaggedNotice
 from notices.old_urls import PostLinks
 from notices.permalinks import old_addresses
 from notices.rendering import render_limit, render_notice, summarize
-from notices.rows import copy_rows, insert_returning_ids
+from notices.rows import copy_rows, insert_arrays, insert_returning_ids
 from notices.search import IndexText, analyze_tables, index_notices, index_text
 
 # Cached values are keyed by the data version (notices/caching.py); a long import renews
@@ -1029,15 +1029,12 @@ def insert_links(
         if not ignore_conflicts:
             copy_rows(model._meta.db_table, [field.column for field in fields], rows)
             return
-        # One statement of two arrays, not one quoted and planned per row (notices/rows.py).
-        # In their order, so the first of two rows for one key is the one kept.
-        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
-                f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
-                [list(column) for column in zip(*rows, strict=True)],
-            )
+        # One statement of two arrays, in the rows' order, so the first of two rows for one
+        # key is the one kept.
+        kinds = [field.db_type(connection) for field in fields]
+        insert_arrays(
+            model._meta.db_table, [f.column for f in fields], kinds, rows, "ON CONFLICT DO NOTHING"
+        )
         return
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES (%s, %s)"
     if ignore_conflicts:

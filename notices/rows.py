@@ -85,6 +85,27 @@ def copy_rows(
             copy.write_row(row)
 
 
+def insert_arrays(
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    on_conflict: str = "",
+) -> None:
+    """INSERT rows into a PostgreSQL table as one statement of one array per column
+    (unnest(), in the rows' order), then `on_conflict` (an ON CONFLICT clause): where COPY
+    cannot say what a conflict does, one statement instead of an executemany() that quoted
+    every row on the client and had each planned apart."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(column) for column in columns)
+    arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(table)} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+
+
 def insert_returning_ids(model: type[models.Model], objs: Sequence[models.Model]) -> None:
     """INSERT unsaved instances without ids and set their ids: on PostgreSQL ids taken from
     the table's sequence, then COPY; elsewhere multi-row INSERTs with RETURNING (in the
