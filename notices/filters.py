@@ -92,6 +92,7 @@ class ActiveFilter(NamedTuple):
 
     label: str
     query: str
+    narrows: bool = True  # False for "every copy", which widens the list
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,7 @@ class NoticeFilters:
         if self.source == "gone":
             chips.append(ActiveFilter(_("Original gone"), self.query(source=None)))
         if self.all_copies:
-            chips.append(ActiveFilter(_("Every copy"), self.query(all_copies=False)))
+            chips.append(ActiveFilter(_("Every copy"), self.query(all_copies=False), narrows=False))
         return chips
 
     def folds_copies(self, request: HttpRequest | None = None) -> bool:

@@ -137,10 +137,13 @@ def list_context(
 ) -> dict[str, Any]:
     """What every page of notices (a list, search results) gives its template: the page, the
     filters and their chips, the facets, and its JSON, CSV, Atom and RSS addresses."""
+    chips = filters.active()
     return {
         "page": page,
         "filters": filters,
-        "active_filters": filters.active(),
+        "active_filters": chips,
+        # "Filtered notices" only when a chip narrows the list (not for "every copy")
+        "narrowed": any(chip.narrows for chip in chips),
         "clear_query": filters.query(
             category=None,
             tags=(),

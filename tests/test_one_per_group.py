@@ -64,6 +64,11 @@ class OnePerGroupTests(TestCase):
         self.assertContains(every, "3 个来源", count=3)
         self.assertContains(every, "全部副本")  # the chip that goes back to one entry each
         self.assertNotContains(every, "列出全部副本")
+        # Every copy widens the list: the home page keeps its heading, not 筛选结果.
+        self.assertContains(every, '<h1 class="page-title">最新通知</h1>', html=True)
+        self.assertNotContains(every, "筛选结果")
+        tagged = self.client.get("/", {"all": "1", "tag": "转载"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+        self.assertContains(tagged, '<h1 class="page-title">筛选结果</h1>', html=True)
 
     def test_a_tag_list_shows_the_earliest_copy_that_carries_the_tag(self) -> None:
         response = self.client.get("/tags/转载/", {"format": "json"})
