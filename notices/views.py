@@ -122,7 +122,7 @@ def paginate(
     scope_counted = filters.count_scope() is not None
     return paginate_notices(
         request, notices.for_list(), settings.NOTICES_PAGE_SIZE, orphans=3,
-        counter=(lambda: list_count(filters) - hidden) if scope_counted else None,
+        counter=(lambda: list_count(filters, request) - hidden) if scope_counted else None,
     )  # fmt: skip
 
 
