@@ -177,7 +177,7 @@ def archive_facts(request: HttpRequest | None = None) -> ArchiveFacts:
             Notice.objects.filter(group__isnull=False),
             SourceCheck.objects.filter(SourceCheck.dead_q()),
         ]
-        parts = [queryset.values("pk")[:1].query.sql_with_params() for queryset in asked]
+        parts = [qs.order_by().values("pk")[:1].query.sql_with_params() for qs in asked]
         sql = "SELECT " + ", ".join(f"EXISTS ({part})" for part, _ in parts)
         with connection.cursor() as cursor:
             cursor.execute(sql, [param for _, params in parts for param in params])
