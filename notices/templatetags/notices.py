@@ -99,7 +99,9 @@ def notice_items(
     changed. Rendering 20 entries was a third of a list's first view after a write
     (issue 13)."""
     notices = list(notices)
-    keys = [_item_key(notice, show_deadline) for notice in notices]
+    # With DEBUG, templates are read again when they change (runserver): so is their digest.
+    templates = _templates_digest.__wrapped__() if settings.DEBUG else _templates_digest()
+    keys = [_item_key(notice, show_deadline, templates) for notice in notices]
     found = cache.get_many(keys) if keys else {}
     item = context.template.engine.get_template(ITEM_TEMPLATES[0])
     made: dict[str, str] = {}
@@ -117,7 +119,7 @@ def notice_items(
     return mark_safe("".join(parts))  # noqa: S308  (rendered by our own templates)
 
 
-def _item_key(notice: Notice, show_deadline: bool) -> str:
+def _item_key(notice: Notice, show_deadline: bool, templates: str) -> str:
     shown = [
         notice.pk, notice.urlname, notice.title, notice.date.isoformat(), notice.site,
         notice.summary, notice.group_size,
@@ -128,7 +130,7 @@ def _item_key(notice: Notice, show_deadline: bool) -> str:
     if show_deadline:
         shown += [notice.deadline, notice.deadline_label, notice.deadline_phrase, deadlines.today()]
     digest = hashlib.sha1(repr(shown).encode()).hexdigest()
-    return f"notices:item:{_templates_digest()}:{digest}"
+    return f"notices:item:{templates}:{digest}"
 
 
 @functools.cache
