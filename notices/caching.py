@@ -40,7 +40,7 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import parse_http_date_safe
 from django.utils.translation import get_language
 
-from notices.models import DataVersion
+from notices.models import DataVersion, Notice, SourceCheck
 
 T = TypeVar("T")
 
@@ -157,6 +157,33 @@ def _storable() -> bool:
     """Whether a computed value may be stored: not from inside a transaction that bumped,
     whose later writes would not bump again and would leave the value stale."""
     return _bump_of_this_transaction() is None
+
+
+class ArchiveFacts(NamedTuple):
+    """What decides how lists and searches are built, true of few archives."""
+
+    unlisted: bool  # some notice has no urlname (no page): lists must test for it
+    grouped: bool  # some notice has a copy from another source: lists fold copies
+    dead_sources: bool  # the link checker found an original gone: the 原文已失效 facet
+
+
+def archive_facts(request: HttpRequest | None = None) -> ArchiveFacts:
+    """ArchiveFacts in one query, kept per data version: a list's first view after a write
+    asked each in a query of its own (issue 13)."""
+
+    def compute() -> ArchiveFacts:
+        asked = [
+            Notice.objects.filter(urlname=""),
+            Notice.objects.filter(group__isnull=False),
+            SourceCheck.objects.filter(SourceCheck.dead_q()),
+        ]
+        parts = [qs.order_by().values("pk")[:1].query.sql_with_params() for qs in asked]
+        sql = "SELECT " + ", ".join(f"EXISTS ({part})" for part, _ in parts)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [param for _, params in parts for param in params])
+            return ArchiveFacts(*map(bool, cursor.fetchone()))
+
+    return compute() if request is None else cached("archive-facts", [], compute, request=request)
 
 
 def cache_key(kind: str, parts: Iterable[Any], version: Version) -> str:

@@ -48,7 +48,7 @@ from django.utils.translation import pgettext
 from taggit.models import Tag
 
 from notices import counts
-from notices.caching import cached
+from notices.caching import archive_facts, cached
 from notices.models import (
     Category,
     Notice,
@@ -341,8 +341,7 @@ def listable(request: HttpRequest | None = None) -> NoticeQuerySet:
 def has_groups(request: HttpRequest | None = None) -> bool:
     """Whether any notice has a copy from another source, read once per data version: an
     archive without any (most blogs) pays nothing for folding copies."""
-    grouped = Notice.objects.filter(group__isnull=False)
-    return cached("has-groups", [], grouped.exists, request=request)
+    return archive_facts(request).grouped
 
 
 def dead_source_urls() -> QuerySet:
@@ -750,14 +749,21 @@ class _Listed(_Grouped):
 
 
 class _Stored:
-    """The same numbers read from the stored counts of one scope (notices/counts.py): a few
-    rows instead of grouping every notice of the list."""
+    """The same numbers read from the stored counts of one scope (notices/counts.py): its
+    rows in one query instead of grouping every notice of the list."""
 
-    def __init__(self, scope: str):
+    def __init__(self, scope: str, request: HttpRequest | None = None):
         self.scope = scope
+        self.request = request
+        self._values: dict[str, list[tuple[str, int]]] | None = None
+
+    def _facet(self, facet: str) -> list[tuple[str, int]]:
+        if self._values is None:
+            self._values = stored_values(self.scope, self.request)
+        return self._values.get(facet, [])
 
     def periods(self, filters: NoticeFilters) -> list[tuple[Period, int]]:
-        months = counts.month_counts(self.scope)
+        months = counts.months_of(self._facet("m"))
         if filters.year:
             return [(period, count) for period, count in months if period[0] == filters.year]
         years: dict[Period, int] = {}
@@ -766,20 +772,18 @@ class _Stored:
         return list(years.items())
 
     def sites(self, limit: int) -> list[tuple[str, int]]:
-        rows = counts.values(self.scope, "s")
-        return sorted(rows, key=lambda row: (-row[1], row[0]))[:limit]
+        return sorted(self._facet("s"), key=lambda row: (-row[1], row[0]))[:limit]
 
     def leaf_counts(self) -> dict[int, int]:
-        return {int(value): count for value, count in counts.values(self.scope, "c")}
+        return {int(value): count for value, count in self._facet("c")}
 
     def with_attachments(self) -> int:
-        return counts.with_attachments(self.scope)
+        return sum(count for _value, count in self._facet(counts.ATTACHMENTS))
 
     def tags(self, excluded: list[int], limit: int) -> list[tuple[int, int]]:
-        site_names = [site for site, _count in counts.values(counts.ALL, "s")]
-        site_tags = Tag.objects.filter(name__in=site_names).values_list("id", flat=True)
+        site_tags = Tag.objects.filter(name__in=counts.site_names()).values_list("id", flat=True)
         left_out = {*excluded, *site_tags}
-        rows = [(int(value), count) for value, count in counts.values(self.scope, "t")]
+        rows = [(int(value), count) for value, count in self._facet("t")]
         kept = [row for row in rows if row[0] not in left_out]
         return sorted(kept, key=lambda row: (-row[1], row[0]))[:limit]
 
@@ -791,7 +795,7 @@ def _source(
     request: HttpRequest | None = None,
 ) -> _Grouped | _Stored:
     scope = filters.count_scope() if listed else None
-    return _Grouped(notices, request) if scope is None else _Stored(scope)
+    return _Grouped(notices, request) if scope is None else _Stored(scope, request)
 
 
 # A list holding at least this share of the notices is walked along the date index (`wide`).
@@ -807,11 +811,19 @@ def is_wide(filters: NoticeFilters) -> bool:
     return counts.total(scope) >= WIDE_SHARE * counts.total(counts.ALL)
 
 
-def list_count(filters: NoticeFilters) -> int | None:
+def list_count(filters: NoticeFilters, request: HttpRequest | None = None) -> int | None:
     """How many notices the list of these filters holds, from the stored counts; None when
     no stored scope holds it (the list is counted by a query then)."""
     scope = filters.count_scope()
-    return None if scope is None else counts.total(scope)
+    if scope is None:
+        return None
+    return sum(count for _value, count in stored_values(scope, request).get("n", []))
+
+
+def stored_values(scope: str, request: HttpRequest | None) -> dict[str, list[tuple[str, int]]]:
+    """counts.scope_values(scope), kept per data version: the list's count and its facets
+    read the same rows."""
+    return cached("scope-values", [scope], lambda: counts.scope_values(scope), request=request)
 
 
 def _labelled_categories(request: HttpRequest | None) -> dict[int, tuple[str, str, str]]:
@@ -965,11 +977,7 @@ def _originals_facet(
 
 def _dead_sources_exist(request: HttpRequest | None) -> bool:
     """Whether the link checker found any original gone (it bumps the data version)."""
-
-    def compute() -> bool:
-        return SourceCheck.objects.filter(SourceCheck.dead_q()).exists()
-
-    return compute() if request is None else cached("dead-sources", [], compute, request=request)
+    return archive_facts(request).dead_sources
 
 
 def _period_values(source: _Grouped | _Stored, filters: NoticeFilters) -> list[dict]:

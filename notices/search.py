@@ -89,7 +89,7 @@ from django.db.models.expressions import RawSQL
 from django.http import HttpRequest
 from django.utils.safestring import SafeString, mark_safe
 
-from notices.caching import cached
+from notices.caching import archive_facts, cached
 from notices.models import Notice, SearchDocument, TaggedNotice
 from notices.rendering import plain_text
 from notices.rows import copy_rows
@@ -855,11 +855,7 @@ def _everything_searchable(notices: QuerySet[Notice], request: HttpRequest | Non
 def has_unlisted(request: HttpRequest | None) -> bool:
     """Whether a notice lacks a urlname: asked by every search, so kept per data version
     when the request (which reads that version once) is known."""
-
-    def compute() -> bool:
-        return Notice.objects.filter(urlname="").exists()
-
-    return compute() if request is None else cached("unlisted-notice", [], compute, request=request)
+    return archive_facts(request).unlisted
 
 
 class SearchResults:

@@ -59,6 +59,7 @@ from notices.filters import (
 )
 from notices.models import (
     Category,
+    FacetCount,
     Notice,
     NoticeQuerySet,
     SourceCheck,
@@ -121,7 +122,7 @@ def paginate(
     scope_counted = filters.count_scope() is not None
     return paginate_notices(
         request, notices.for_list(), settings.NOTICES_PAGE_SIZE, orphans=3,
-        counter=(lambda: list_count(filters) - hidden) if scope_counted else None,
+        counter=(lambda: list_count(filters, request) - hidden) if scope_counted else None,
     )  # fmt: skip
 
 
@@ -605,20 +606,21 @@ def _notice_links(notice: Notice) -> NoticeLinks:
     source link in one query."""
     tag_table = connection.ops.quote_name(Tag._meta.db_table)
     link_table = connection.ops.quote_name(TaggedNotice._meta.db_table)
-    notice_table = connection.ops.quote_name(Notice._meta.db_table)
     category_table = connection.ops.quote_name(Notice.categories.through._meta.db_table)
+    count_table = connection.ops.quote_name(FacetCount._meta.db_table)
+    # Each tag's other published notices from the stored counts (counts.tag_scope(), this
+    # notice among them): counting them through a join made PostgreSQL walk the notices'
+    # primary key, 3 ms a tag (issue 13).
     sql = (
-        f"SELECT 0, tag.id, tag.name, tag.slug, (SELECT COUNT(*) FROM ("
-        f" SELECT 1 FROM {link_table} other"
-        f" JOIN {notice_table} n ON n.id = other.content_object_id"
-        f" WHERE other.tag_id = tag.id AND n.id <> %s AND n.urlname <> ''"
-        f" ORDER BY other.content_object_id DESC LIMIT {RELATED_COUNT}) AS enough)"
+        f"SELECT 0, tag.id, tag.name, tag.slug, COALESCE((SELECT stored.count"
+        f" FROM {count_table} stored WHERE stored.scope = 't' || CAST(tag.id AS TEXT)"
+        f" AND stored.facet = 'n' AND stored.value = ''), 0) - 1"
         f" FROM {tag_table} tag JOIN {link_table} link ON link.tag_id = tag.id"
         f" WHERE link.content_object_id = %s"
         f" UNION ALL SELECT 1, category_id, NULL, NULL, 0 FROM {category_table}"
         f" WHERE notice_id = %s"
     )
-    params = [notice.pk, notice.pk, notice.pk]
+    params = [notice.pk, notice.pk]
     if notice.source_url:
         # The check's time as text: the columns are the tags' (both backends write ISO 8601).
         check_table = connection.ops.quote_name(SourceCheck._meta.db_table)

@@ -98,6 +98,41 @@ class PageCacheTests(TestCase):
         self.assertIsNotNone(self.client.get(url).context)
 
 
+class ListEntryTests(TestCase):
+    """A list's entries come from fragments kept per notice, under what each shows."""
+
+    def setUp(self) -> None:
+        self.category = Category.objects.create(name="研究生院", slug="grad", path="grad")
+        self.notices = [make_notice(urlname=f"entry-{day}", site="青岚大学") for day in (1, 2)]
+        for notice in self.notices:
+            notice.tags.add("寒假")
+            notice.categories.add(self.category)
+        self.url = reverse("notices:list")
+
+    def entries_made(self) -> int:
+        response = self.client.get(self.url)
+        return [t.name for t in response.templates].count("includes/notice_item.html")
+
+    def test_a_write_makes_again_only_the_entries_it_changed(self) -> None:
+        self.assertEqual(self.entries_made(), 2)
+        self.notices[0].title = "关于暑假安排的通知"
+        self.notices[0].save()
+        self.assertEqual(self.entries_made(), 1)
+        self.assertContains(self.client.get(self.url), "关于暑假安排的通知")
+
+    def test_renamed_tags_and_categories_show_at_once(self) -> None:
+        self.client.get(self.url)
+        tag = self.notices[0].tags.get()
+        tag.name = "暑假"
+        tag.save()
+        self.category.name = "教务处"
+        self.category.save()
+        response = self.client.get(self.url)
+        self.assertContains(response, ">暑假</a>", count=2)
+        self.assertContains(response, ">教务处</a>", count=2)
+        self.assertNotContains(response, ">寒假</a>")
+
+
 class DetailQueriesTests(TestCase):
     def setUp(self) -> None:
         root = Category.objects.create(name="qinglan.edu.cn", slug="qinglan-edu-cn")
