@@ -91,7 +91,7 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString, mark_safe
 
 from notices.caching import cached
-from notices.models import Notice, SearchDocument, TaggedNotice
+from notices.models import Notice, SearchDocument, TaggedNotice, prefetch_categories
 from notices.rendering import plain_text
 from notices.rows import copy_rows
 
@@ -950,6 +950,11 @@ class SearchResults:
         stop = index.stop if index.stop is not None else self.count()
         if not self.query or stop <= start:
             return []
+        page = self._page(start, stop)
+        prefetch_categories(page)
+        return page
+
+    def _page(self, start: int, stop: int) -> list[Notice]:
         if self.sort != "relevance":
             return self._by_date(start, stop, newest=self.sort == "newest")
         ranked = self._ranked_ids()
@@ -1164,8 +1169,9 @@ class SearchResults:
         return [by_key[key] for key in keys if key in by_key]
 
     def _rows(self, notices: QuerySet[Notice]) -> QuerySet[Notice]:
-        """`notices` as a page shows them: with their tags if asked, and `body_prefix`."""
-        rows = notices.for_list(tags=self.tags)
+        """`notices` as a page shows them: with their tags if asked, and `body_prefix`
+        (their categories come after, from prefetch_categories())."""
+        rows = notices.for_list(tags=self.tags, categories=False)
         if self.body_prefix:
             rows = rows.annotate(body_prefix=Substr("body_html", 1, self.body_prefix))
         return rows
