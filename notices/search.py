@@ -1021,14 +1021,19 @@ class SearchResults:
         backend = self.backend
         where, params = backend.where(self.query)
         score, score_params, sign = backend.score(self.query)
-        rows = _fetch(
+        # Planned as a count: for a 2-character term PostgreSQL expected 50 rows and took a
+        # sequential scan unpacking every tsvector, 180-210 ms at 10,000 notices against a
+        # few ms from the GIN bitmap (issue 13).
+        rows = _fetch_without(
+            backend.count_plans_off,
             f"SELECT {backend.key}, {score} FROM {backend.table} WHERE {where} LIMIT %s",
             [*score_params, *params, RANK_LIMIT + 1],
         )
         if len(rows) > RANK_LIMIT:
             return None
         # From the titles' own index: on PostgreSQL the titles are stored out of line too.
-        in_title = {row[0] for row in _fetch(*backend.keys_sql(self.query, "title"))}
+        titles = _fetch_without(backend.count_plans_off, *backend.keys_sql(self.query, "title"))
+        in_title = {row[0] for row in titles}
         ids_by_key = self._ids_by_key([row[0] for row in rows])
         exact_title, exact = self._exact_ids(ids_by_key.values())
 
