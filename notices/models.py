@@ -468,6 +468,12 @@ class Notice(models.Model):
                 fields=["has_attachments", "-date", "-id"], name="notice_attachments_date_id"
             ),
             models.Index(fields=["deadline", "id"], name="notice_deadline_id"),
+            # What a search's facets group its matches by, looked up by id without reading
+            # the rows: on SQLite has_attachments sits after the body's overflow pages, and
+            # reading it took half of a facet query's time (issue 13).
+            models.Index(
+                fields=["id", "site", "date", "has_attachments"], name="notice_facet_columns"
+            ),
             # Everything an import looks a file's notice up for, by path (it leads) or read
             # whole by --prune, without reading the rows: on SQLite these columns sit after
             # the body's overflow pages (issue 13). On PostgreSQL an index-only scan.
