@@ -707,8 +707,10 @@ class _Listed(_Grouped):
                 *([adapt(end)] if end else []),
                 *[adapt(starts[i]) for i in order],
             ]
+        # SQLite looks ids up in the table, whose rows it then reads past their bodies.
+        covering = " INDEXED BY notice_facet_columns" if connection.vendor == "sqlite" else ""
         rows = self._rows(
-            f"SELECT site, {period}, has_attachments, COUNT(*) FROM {NOTICE}"
+            f"SELECT site, {period}, has_attachments, COUNT(*) FROM {NOTICE}{covering}"
             " WHERE id IN ({ids}) GROUP BY 1, 2, 3 ORDER BY 1",
             leading=leading,
         )

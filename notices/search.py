@@ -86,11 +86,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Substr
 from django.http import HttpRequest
 from django.utils.safestring import SafeString, mark_safe
 
 from notices.caching import archive_facts, cached
-from notices.models import Notice, SearchDocument, TaggedNotice
+from notices.models import Notice, SearchDocument, TaggedNotice, prefetch_categories
 from notices.rendering import plain_text
 from notices.rows import copy_rows
 
@@ -608,7 +609,8 @@ class _PostgreSQL(_Backend):
     # index: a sequential scan unpacked every tsvector (0.45 s of 0.9 s at 10,000 notices).
     exact_plans_off = ("enable_seqscan",)
 
-    def __init__(self) -> None:
+    def __init__(self, request: HttpRequest | None = None) -> None:
+        self.request = request  # what is kept per data version is read through it
         self._partial: list[int] | None = None
 
     def index_text(self, notice: Notice) -> IndexText:
@@ -681,17 +683,18 @@ class _PostgreSQL(_Backend):
         """Keys of the notices indexed by their characters alone: usually none."""
         if self._partial is None:
             # A small table (its rows are narrow) makes a sequential scan look cheap, which
-            # unpacks every tsvector: 0.4-0.55 s at 10,000 notices under load, not 1 ms. One
-            # statement with its planner switch, as every search asks this first.
-            marker = _pg_quoted(_pg_quoted(_PG_PARTIAL))  # a constant: no parameters
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SET LOCAL enable_seqscan = off; "
-                    f"SELECT sort_key FROM {DOCUMENT_TABLE} WHERE vector @@ {marker}::tsquery; "
-                    "RESET enable_seqscan"
-                )
-                cursor.nextset()
-                self._partial = [row[0] for row in cursor.fetchall()]
+            # unpacks every tsvector: 0.4-0.55 s at 10,000 notices under load, not 1 ms.
+            # Kept per data version when the request is known: every search asks this first.
+            marker = _pg_quoted(_PG_PARTIAL)
+
+            def compute() -> list[int]:
+                sql = f"SELECT sort_key FROM {DOCUMENT_TABLE} WHERE vector @@ %s::tsquery"
+                return [row[0] for row in _fetch_without(("enable_seqscan",), sql, [marker])]
+
+            if self.request is None:
+                self._partial = compute()
+            else:
+                self._partial = cached("partial-keys", [], compute, request=self.request)
         return self._partial
 
     def tsquery(self, query: ParsedQuery) -> str:
@@ -780,8 +783,8 @@ def matched_ids_sql(results: SearchResults) -> tuple[str, list]:
     return _backend().listed_sql(results.match_ids())
 
 
-def _backend() -> _Backend:
-    return _PostgreSQL() if connection.vendor == "postgresql" else _SQLite()
+def _backend(request: HttpRequest | None = None) -> _Backend:
+    return _PostgreSQL(request) if connection.vendor == "postgresql" else _SQLite()
 
 
 def _fetch(sql: str, params: Sequence) -> list[tuple]:
@@ -807,9 +810,22 @@ def _planner_without(plans: Sequence[str]) -> Iterator[None]:
 
 
 def _fetch_without(plans: Sequence[str], sql: str, params: Sequence) -> list[tuple]:
-    """_fetch() with these planner switches off for this query alone."""
-    with _planner_without(plans):
+    """_fetch() with these planner switches off for this query alone, in one round trip.
+
+    The switches, the query and their RESETs go as one string (Django binds parameters on
+    the client: psycopg sends it as one simple query, run as one implicit transaction when
+    none is open, so SET LOCAL holds for the query). A savepoint, each SET and each RESET
+    apart were seven round trips for a page of matches, five for a count: 26 queries on a
+    search page at 10,000 notices, 14 on SQLite (issue 13)."""
+    if not plans:
         return _fetch(sql, params)
+    switches = "".join(f"SET LOCAL {plan} = off; " for plan in plans)
+    resets = "".join(f"; RESET {plan}" for plan in plans)
+    with connection.cursor() as cursor:
+        cursor.execute(switches + sql + resets, params)
+        for _ in plans:
+            cursor.nextset()
+        return cursor.fetchall()
 
 
 def _matching_ids(query: ParsedQuery, backend: _Backend | None = None) -> RawSQL:
@@ -875,14 +891,18 @@ class SearchResults:
         sort: str = "relevance",
         *,
         tags: bool = True,
+        body_prefix: int = 0,
         request: HttpRequest | None = None,
         one_per_group: bool = False,
     ):
         self.query = query
         self.tags = tags  # whether the pages' notices come with their tags
+        # Their body_html's first this many characters, as `body_prefix` (snippets): read with
+        # the rows, not in a query of their own (issue 13).
+        self.body_prefix = body_prefix
         self.sort = sort if sort in SORTS else "relevance"
         self.base = notices
-        self.backend = _backend()
+        self.backend = _backend(request)
         self.notices = (
             notices.filter(id__in=_matching_ids(query, self.backend)) if query else notices.none()
         )
@@ -926,6 +946,11 @@ class SearchResults:
         stop = index.stop if index.stop is not None else self.count()
         if not self.query or stop <= start:
             return []
+        page = self._page(start, stop)
+        prefetch_categories(page)
+        return page
+
+    def _page(self, start: int, stop: int) -> list[Notice]:
         if self.sort != "relevance":
             return self._by_date(start, stop, newest=self.sort == "newest")
         ranked = self._ranked_ids()
@@ -980,7 +1005,7 @@ class SearchResults:
         if self.unfiltered:
             return self._load(self._index_page("all", start, stop, newest=newest))
         order = ("-date", "-id") if newest else ("date", "id")
-        return list(self.notices.for_list(tags=self.tags).order_by(*order)[start:stop])
+        return list(self._rows(self.notices).order_by(*order)[start:stop])
 
     def _ranked_ids(self) -> list[int] | None:
         """Every match in relevance order, when there are few enough to score them all."""
@@ -992,14 +1017,19 @@ class SearchResults:
         backend = self.backend
         where, params = backend.where(self.query)
         score, score_params, sign = backend.score(self.query)
-        rows = _fetch(
+        # Planned as a count: for a 2-character term PostgreSQL expected 50 rows and took a
+        # sequential scan unpacking every tsvector, 180-210 ms at 10,000 notices against a
+        # few ms from the GIN bitmap (issue 13).
+        rows = _fetch_without(
+            backend.count_plans_off,
             f"SELECT {backend.key}, {score} FROM {backend.table} WHERE {where} LIMIT %s",
             [*score_params, *params, RANK_LIMIT + 1],
         )
         if len(rows) > RANK_LIMIT:
             return None
         # From the titles' own index: on PostgreSQL the titles are stored out of line too.
-        in_title = {row[0] for row in _fetch(*backend.keys_sql(self.query, "title"))}
+        titles = _fetch_without(backend.count_plans_off, *backend.keys_sql(self.query, "title"))
+        in_title = {row[0] for row in titles}
         ids_by_key = self._ids_by_key([row[0] for row in rows])
         exact_title, exact = self._exact_ids(ids_by_key.values())
 
@@ -1075,7 +1105,7 @@ class SearchResults:
             ),
         ).order_by("-exact_title", "-exact", "-folded_title", "-date", "-id")
         with _planner_without(self.backend.exact_plans_off):
-            return list(ranked.for_list(tags=self.tags)[start:stop])
+            return list(self._rows(ranked)[start:stop])
 
     def _title_first(self, start: int, stop: int) -> list[Notice]:
         """Many matches: those with every term in the title first, each group newest first."""
@@ -1095,11 +1125,11 @@ class SearchResults:
         newest = ("-date", "-id")
         found: list[Notice] = []
         if start < title_count:
-            rows = in_title.for_list(tags=self.tags).order_by(*newest)
+            rows = self._rows(in_title).order_by(*newest)
             found += rows[start : min(stop, title_count)]
         if stop > title_count:
             rest = self.notices.filter(~Q(id__in=self._part_ids("title")))
-            found += rest.for_list(tags=self.tags).order_by(*newest)[
+            found += self._rows(rest).order_by(*newest)[
                 max(start - title_count, 0) : stop - title_count
             ]
         return found
@@ -1126,6 +1156,9 @@ class SearchResults:
     def _ids_by_key(self, keys: list[int]) -> dict[int, int]:
         if not keys:
             return {}
+        if _ids_fit_keys(self.request):
+            # A key's low bits are its notice's id (sort_key()): no query (issue 13).
+            return {key: key & _ID_MASK for key in keys}
         # Up to RANK_LIMIT keys as one parameter: the ORM's IN of 1,000 placeholders cost
         # more CPU to build than the lookup itself (issue 13).
         listed, params = self.backend.listed_sql(keys)
@@ -1136,9 +1169,17 @@ class SearchResults:
         by_key = self._ids_by_key(keys)
         return [by_key[key] for key in keys if key in by_key]
 
+    def _rows(self, notices: QuerySet[Notice]) -> QuerySet[Notice]:
+        """`notices` as a page shows them: with their tags if asked, and `body_prefix`
+        (their categories come after, from prefetch_categories())."""
+        rows = notices.for_list(tags=self.tags, categories=False)
+        if self.body_prefix:
+            rows = rows.annotate(body_prefix=Substr("body_html", 1, self.body_prefix))
+        return rows
+
     def _load(self, ids: Sequence[int]) -> list[Notice]:
         # The ids already match: loading through `notices` would run the search again.
-        by_id = self.base.for_list(tags=self.tags).in_bulk(list(ids))
+        by_id = self._rows(self.base).in_bulk(list(ids))
         return [by_id[notice_id] for notice_id in ids if notice_id in by_id]
 
 
@@ -1148,18 +1189,26 @@ def search_notices(
     *,
     sort: str = "relevance",
     tags: bool = True,
+    body_prefix: int = 0,
     request: HttpRequest | None = None,
     one_per_group: bool = False,
 ) -> SearchResults:
     """Notices matching `query` (within `notices`, default all published), sorted by `sort`;
     without `tags`, the pages' notices come without their tags (the search page's HTML);
+    with `body_prefix`, with that many characters of their body_html (its snippets);
     with `one_per_group`, one result per group of near-duplicates. `request`: what is kept
     per data version is read once per request."""
     parsed = query if isinstance(query, ParsedQuery) else parse_query(query)
     if notices is None:
         notices = Notice.objects.published()
     return SearchResults(
-        parsed, notices, sort, tags=tags, request=request, one_per_group=one_per_group
+        parsed,
+        notices,
+        sort,
+        tags=tags,
+        body_prefix=body_prefix,
+        request=request,
+        one_per_group=one_per_group,
     )
 
 
