@@ -27,6 +27,8 @@ gives (a copy of a group republished more than KEY_ROWS times still meets its fi
 At most MAX_CANDIDATES per notice (the most band hits first) are compared by their estimated
 Jaccard, their signatures read through a cache of the last SIGNATURES_KEPT (a full key's first
 notice is everyone's candidate; dates and groups are read only for the notices matched).
+What still grows with N, on SQLite only: inserting the band rows, ~1.6 million keys at 100,000
+notices in a 30 MB index written at random places through a 2 MB page cache.
 A notice joins the group of its best match; the group's
 lead is its earliest notice (date, id), and every member stores the lead's id and the size.
 Removing or editing a member regroups the rest of its group from their stored signatures.
