@@ -94,31 +94,18 @@ def run(base: Path, count: int, folder: Path) -> None:
         for row in Notice.objects.order_by("id").values_list("id", "date", "group", "signature")
     ]
     labels = {notice_id: item.label for notice_id, item in zip(ids, items, strict=True)}
-    pairs_seen = [0]
-    base_hits = old.Groups._band_hits
-
-    def counted(self, chunk):
-        found = base_hits(self, chunk)
-        pairs_seen[0] += len(found)
-        return found
-
-    old.Groups._band_hits = counted
     for _round in range(2):
         for name, module in (("base", old), ("this", grouping)):
             NoticeBand.objects.all().delete()
             Notice.objects.update(group=None, group_size=1)
             groups = module.Groups(Notice, NoticeBand)
-            pairs_seen[0] = 0
             started = time.process_time()
             for start in range(0, len(ids), 500):
                 batch = ids[start : start + 500]
                 with transaction.atomic():
-                    if name == "this":
-                        groups.place(batch, members[start : start + 500])
-                    else:
-                        groups.place(batch)
+                    groups.place(batch, members[start : start + 500])
             spent = time.process_time() - started
-            candidates = groups.candidate_pairs if name == "this" else pairs_seen[0]
+            candidates = groups.candidate_pairs
             stored = dict(Notice.objects.values_list("id", "group"))
             precision, recall = quality(stored, labels)
             print(

@@ -17,10 +17,19 @@ notices however alike the rest is.
 
 Candidates come from NoticeBand, an indexed table of BANDS band keys per notice (BAND_ROWS
 bins each, LSH: two notices share a key with probability ~ J^BAND_ROWS per band), looked up for
-a whole batch in one query that reads at most KEY_ROWS notices a key (a key of boilerplate is
-shared by more notices as the archive grows; a bounded read keeps the cost per notice flat);
-at most MAX_CANDIDATES per notice (the most band hits first) are compared by their estimated
-Jaccard. A notice joins the group of its best match; the group's
+a whole batch in one query that reads at most KEY_ROWS notices a key. A key of boilerplate is
+shared by more notices of its template the larger the archive: read in full, and then its
+first KEY_ROWS rows compared by every newcomer, it made placing grow with N (0.15 ms a notice
+at 10,000, 0.21 at 100,000 on PostgreSQL, most of the growth in reading the candidates'
+signatures). So a key found with KEY_ROWS rows is "full": the run remembers it with its first
+notice, reads it no more, stores no more rows for it, and that one notice is the candidate it
+gives (a copy of a group republished more than KEY_ROWS times still meets its first member).
+At most MAX_CANDIDATES per notice (the most band hits first) are compared by their estimated
+Jaccard, their signatures read through a cache of the last SIGNATURES_KEPT (a full key's first
+notice is everyone's candidate; dates and groups are read only for the notices matched).
+What still grows with N, on SQLite only: inserting the band rows, ~1.6 million keys at 100,000
+notices in a 30 MB index written at random places through a 2 MB page cache.
+A notice joins the group of its best match; the group's
 lead is its earliest notice (date, id), and every member stores the lead's id and the size.
 Removing or editing a member regroups the rest of its group from their stored signatures.
 """
@@ -28,6 +37,7 @@ Removing or editing a member regroups the rest of its group from their stored si
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 import struct
@@ -57,6 +67,7 @@ MAX_CANDIDATES = 8  # compared per notice: bounded time per document, whatever t
 # Notices read per band key: a key of a true copy's group is shared by its few members; one
 # of boilerplate by a share of every notice of its template, more as the archive grows.
 KEY_ROWS = 12
+SIGNATURES_KEPT = 5000  # candidates' signatures kept from batch to batch: ~5 MB
 MAX_LINES = 64  # numbered lines kept in a signature
 _EMPTY = 0xFFFFFFFF
 _HEAD = struct.Struct(f"<{BINS}I")
@@ -263,6 +274,10 @@ class Groups:
         self.band_model = band_model
         self.using = using
         self.candidate_pairs = 0  # (notice, notice sharing a band) seen: bench/grouping.py
+        # Keys found shared by KEY_ROWS notices (boilerplate, or a group of many copies), each
+        # with its first notice: not read again, and that notice their one candidate.
+        self.full: dict[int, int] = {}
+        self.signatures: dict[int, bytes] = {}  # _signatures()
 
     def _members(self, ids: Iterable[int]) -> dict[int, Member]:
         rows = self.notices.filter(id__in=list(ids)).values_list("id", "date", "group", "signature")
@@ -281,43 +296,80 @@ class Groups:
         keys = {i: band_keys(placing[i].signature) for i in order if placing[i].signature}
         # The notices placed before, read before this batch's bands are in (most keys are of
         # no other notice: nothing to read); this batch's earlier notices are added here.
-        sharing = self._sharing({key for ks in keys.values() for key in ks})
+        sharing = self._sharing({key for ks in keys.values() for key in ks} - self.full.keys())
+        full = self.full
+        rows, candidates, wanted = [], {}, set()
+        for i, ks in keys.items():
+            counter = Counter()
+            for key in ks:
+                if key in full:
+                    counter[full[key]] += 1  # its first notice stands for it: one compare
+                    continue
+                earlier = sharing[key]
+                counter.update(earlier)
+                # A key's first KEY_ROWS rows are all that is ever read: no more are stored.
+                if len(earlier) < KEY_ROWS:
+                    earlier.append(i)
+                    rows.append((i, key))
+            self.candidate_pairs += len(counter)
+            candidates[i] = [other for other, _ in counter.most_common(MAX_CANDIDATES)]
+            wanted.update(candidates[i])
         # In key order: the index on key takes them in one sweep (a quarter cheaper than in
         # notice order at 500,000 rows, measured on SQLite).
-        self._insert_bands(sorted(((i, key) for i, ks in keys.items() for key in ks), key=_KEY))
-        hits: dict[int, Counter[int]] = {}
-        wanted = set()
-        for i, ks in keys.items():
-            hits[i] = counter = Counter(other for key in ks for other in sharing.get(key, ()))
-            wanted.update(o for o, _ in counter.most_common(MAX_CANDIDATES))
-            for key in ks:
-                if len(earlier := sharing[key]) < KEY_ROWS:
-                    earlier.append(i)
-        self.candidate_pairs += sum(map(len, hits.values()))
-        known = self._members(wanted - placing.keys()) | placing
-        groups: dict[int, int | None] = {i: m.group for i, m in known.items()}
-        joined: dict[int, int] = {}  # notice -> its group's key (a member's id)
+        self._insert_bands(sorted(rows, key=_KEY))
+        signatures = self._signatures(
+            wanted - placing.keys(), {i: bytes(placing[i].signature) for i in keys}
+        )
+        matches = {}
         for i in order:
-            if i not in hits:
+            if i not in keys:
                 continue
-            stored = bytes(placing[i].signature)
+            stored = signatures[i]
             mine, mine_bins = None, _bins(stored)
             best, best_score = None, SAME
-            for other, _ in hits[i].most_common(MAX_CANDIDATES):
-                theirs = known.get(other)
-                if theirs is None or not theirs.signature:
+            for other in candidates[i]:
+                theirs = signatures.get(other)
+                if not theirs:
                     continue
-                theirs_stored = bytes(theirs.signature)
-                score = _agreement(mine_bins, _bins(theirs_stored))
+                score = _agreement(mine_bins, _bins(theirs))
                 # Most candidates share boilerplate only: their lines are never read.
                 if score < best_score:
                     continue
                 mine = mine or unpack(stored)
-                if not numbers_differ(mine, unpack(theirs_stored)):
+                if not numbers_differ(mine, unpack(theirs)):
                     best, best_score = other, score
             if best is not None:
-                groups[i] = groups[best] = joined[i] = joined[best] = groups[best] or best
+                matches[i] = best
+        # Dates and groups only of the notices matched (few: most candidates are not).
+        known = self._members(set(matches.values()) - placing.keys()) | placing
+        groups: dict[int, int | None] = {i: m.group for i, m in known.items()}
+        joined: dict[int, int] = {}  # notice -> its group's key (a member's id)
+        for i, best in matches.items():
+            groups[i] = groups[best] = joined[i] = joined[best] = groups[best] or best
         self._store(joined, known)
+
+    def _signatures(self, ids: set[int], placing: dict[int, bytes]) -> dict[int, bytes]:
+        """The stored signatures of these notices and of those `placing`, through a cache of
+        SIGNATURES_KEPT: a boilerplate key's first notice is a candidate for every newcomer
+        of its template, and a batch's notices for the next batch's of their site."""
+        kept = self.signatures
+        missing = sorted(ids - kept.keys())
+        table = connections[self.using].ops.quote_name(self.notices.model._meta.db_table)
+        postgres = connections[self.using].vendor == "postgresql"
+        # One parameter: psycopg splits a query of thousands of %s in Python.
+        sql = f"SELECT id, signature FROM {table} WHERE id " + (
+            "= ANY(%s)" if postgres else "IN (SELECT value FROM json_each(%s))"
+        )
+        with connections[self.using].cursor() as cursor:
+            for start in range(0, len(missing), 5000):
+                chunk = missing[start : start + 5000]
+                cursor.execute(sql, [chunk if postgres else json.dumps(chunk)])
+                kept.update((row_id, bytes(stored)) for row_id, stored in cursor.fetchall())
+        found = {row_id: kept[row_id] for row_id in ids if row_id in kept} | placing
+        kept.update(placing)
+        for row_id in list(itertools.islice(kept, max(len(kept) - SIGNATURES_KEPT, 0))):
+            del kept[row_id]  # the oldest read first
+        return found
 
     def _insert_bands(self, rows: list[tuple[int, int]]) -> None:
         """INSERT (notice, key) rows directly: an instance per row cost more than its insert."""
@@ -362,6 +414,9 @@ class Groups:
                 cursor.execute(sql, [chunk if postgres else json.dumps(chunk)])
                 for key, notice_id in cursor.fetchall():
                     found[key].append(notice_id)
+        for key, notices in found.items():
+            if len(notices) >= KEY_ROWS:
+                self.full[key] = notices[0]
         return found
 
     def _store(self, joined: dict[int, int], known: dict[int, Member]) -> None:
@@ -390,6 +445,9 @@ class Groups:
         """Take these notices out of their groups (deleted, or about to be placed again) and
         regroup the rest of each; returns the ids taken out."""
         ids = set(ids)
+        # A full key may have lost its first notice or be full no more; a signature changed.
+        self.full.clear()
+        self.signatures.clear()
         leads = set(
             self.notices.filter(id__in=ids, group__isnull=False).values_list("group", flat=True)
         )

@@ -294,6 +294,32 @@ class SharedKeyTests(GroupOfThree):
         self.assertLess(set(found[key]), {self.first.id, self.second.id, self.third.id})
         self.assertNotIn(12345, found)
 
+    def test_a_full_key_is_read_once_stores_no_more_rows_and_its_first_notice_is_compared(
+        self,
+    ) -> None:
+        key = self.shared_key()
+        # Written as the importer writes them (no save(): placed below, by one Groups).
+        copies = Notice.objects.bulk_create(
+            Notice(
+                urlname=f"copy-{n}",
+                title="t",
+                date=self.day(5 + n),
+                body="",
+                signature=grouping.signature(ORIGINAL + f"\n（完）{n}\n"),
+            )
+            for n in range(2)
+        )
+        groups = grouping.Groups()
+        with mock.patch.object(grouping, "KEY_ROWS", 3):
+            groups.place([copies[0].id])
+            self.assertIn(groups.full[key], {self.first.id, self.second.id, self.third.id})
+            with mock.patch.object(groups, "_sharing", wraps=groups._sharing) as sharing:
+                groups.place([copies[1].id])
+        self.assertNotIn(key, sharing.call_args.args[0])
+        self.assertEqual(NoticeBand.objects.filter(key=key).count(), 3)
+        rows = Notice.objects.filter(id__in=[c.id for c in copies]).values_list("group", flat=True)
+        self.assertEqual(set(rows), {self.first.id})
+
     def test_a_copy_whose_keys_are_shared_by_more_than_key_rows_still_joins_its_group(self) -> None:
         with mock.patch.object(grouping, "KEY_ROWS", 2):
             fourth = make_notice(
