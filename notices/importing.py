@@ -94,9 +94,11 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)
     # Archive folder -> notices --prune deletes (or would) whose file was there.
     pruned_roots: Counter = field(default_factory=Counter)
-    # CPU seconds this process spent grouping (notices/grouping.py; the signatures are made
-    # with the HTML, in the worker processes): what `make bench` shows of its cost.
+    # CPU seconds spent grouping (notices/grouping.py): placing, in this process, and making
+    # the written notices' signatures, timed where they were made (the worker processes,
+    # with the HTML): what `make bench` shows of its cost.
     grouping_seconds: float = 0.0
+    signature_seconds: float = 0.0
 
     @property
     def docs_per_second(self) -> float:
@@ -268,6 +270,7 @@ class Made(NamedTuple):
     deadline: dt.date | None = None  # notices/deadlines.py, as Notice.render() finds it
     deadline_phrase: str = ""
     signature: bytes | None = None  # notices/grouping.py
+    signature_seconds: float = 0.0  # CPU it took to make
 
 
 class Same(NamedTuple):
@@ -335,8 +338,12 @@ def make_notice_parts(document: NoticeDocument, zone: dt.tzinfo, *, tokens: bool
         text = index_text(_Indexable(document.title, rendered.html, found))
     addresses = addresses_of(document, document.category_paths, zone)
     deadline, phrase = notice_deadline(rendered.html, document.date)
+    started = time.process_time()
     body_signature = grouping.signature(document.body)
-    return Made(rendered.html, summary, text, addresses, found, deadline, phrase, body_signature)
+    spent = time.process_time() - started
+    return Made(
+        rendered.html, summary, text, addresses, found, deadline, phrase, body_signature, spent
+    )
 
 
 class _Indexable(NamedTuple):
@@ -755,6 +762,7 @@ class _ImportRun:
             [grouping.Member(n.id, n.date, None, n.signature) for n in notices],
         )
         self.report.grouping_seconds += time.process_time() - started
+        self.report.signature_seconds += sum(parts.signature_seconds for parts in made)
         # The stored list counts, in the same transaction (notices/counts.py).
         counts.add_written(notices, category_rows, tag_rows)
         # Bulk writes send no signals: cached pages and counts expire with this transaction.

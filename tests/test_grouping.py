@@ -145,6 +145,17 @@ class ImportGroupTests(ImportTestCase):
         self.assertEqual(group_of(3), (None, 1))
         self.assertEqual(group_of(4), (None, 1))
 
+    def test_the_report_carries_grouping_cpu_with_the_signatures_made(self) -> None:
+        # What `make bench` shows as grouping's share: placing, and each signature's CPU as
+        # it was made (in a worker, or here for one batch), once per notice written.
+        self.write_copy("a.md", 1, REPUBLISHED, "2024-12-03 10:00:00", "青岚新闻网")
+        self.write_copy("b.md", 2, ORIGINAL, "2024-12-02 09:00:00")
+        report = self.run_import()
+        self.assertGreater(report.grouping_seconds, 0)
+        self.assertGreater(report.signature_seconds, 0)
+        again = self.run_import()  # unchanged: nothing signed, nothing placed
+        self.assertEqual((again.signature_seconds, again.grouping_seconds), (0, 0))
+
     def test_a_new_file_joins_its_group_and_an_earlier_one_leads_it(self) -> None:
         self.write_copy("a.md", 1, REPUBLISHED, "2024-12-03 10:00:00")
         self.write_copy("c.md", 3, NEXT_YEAR, "2025-12-01 09:00:00")
