@@ -183,7 +183,7 @@ def archive_facts(request: HttpRequest | None = None) -> ArchiveFacts:
             cursor.execute(sql, [param for _, params in parts for param in params])
             return ArchiveFacts(*map(bool, cursor.fetchone()))
 
-    return compute() if request is None else cached("archive-facts", [], compute, request=request)
+    return cached_with_request("archive-facts", [], compute, request)
 
 
 def cache_key(kind: str, parts: Iterable[Any], version: Version) -> str:
@@ -206,6 +206,14 @@ def cached(
         if _storable():
             cache.set(key, value, CACHE_SECONDS)
     return value
+
+
+def cached_with_request(
+    kind: str, parts: Iterable[Any], compute: Callable[[], T], request: HttpRequest | None
+) -> T:
+    """cached() where the request, which reads the data version once, is known; compute()
+    without one, where reading the version would cost a query like the one it saves."""
+    return compute() if request is None else cached(kind, parts, compute, request=request)
 
 
 def response_key_parts(request: HttpRequest, reads: Iterable[str]) -> list[str]:

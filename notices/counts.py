@@ -68,8 +68,11 @@ def category_scope(category_id: int) -> str:
     return f"c{category_id}"
 
 
+TAG_SCOPE_PREFIX = "t"
+
+
 def tag_scope(tag_id: int) -> str:
-    return f"t{tag_id}"
+    return f"{TAG_SCOPE_PREFIX}{tag_id}"
 
 
 def site_scope(site: str) -> str:

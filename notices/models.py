@@ -348,10 +348,13 @@ class NoticeQuerySet(models.QuerySet):
         """What list pages show: no bodies, categories and tags in two extra queries (tags
         left out for a page that shows none: a search's results; categories for a caller
         that gives them with prefetch_categories())."""
-        lookups: list[Any] = [models.Prefetch("categories", queryset=Category.objects.labelled())]
-        return self.defer(
-            "body", "body_html", "extra", "attachments", "signature"
-        ).prefetch_related(*lookups[: int(categories)], *(["tags"] if tags else []))
+        lookups: list[Any] = []
+        if categories:
+            lookups.append(models.Prefetch("categories", queryset=Category.objects.labelled()))
+        if tags:
+            lookups.append("tags")
+        deferred = self.defer("body", "body_html", "extra", "attachments", "signature")
+        return deferred.prefetch_related(*lookups)
 
 
 class NoticeVersionFields(models.Model):

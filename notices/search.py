@@ -90,7 +90,7 @@ from django.db.models.functions import Substr
 from django.http import HttpRequest
 from django.utils.safestring import SafeString, mark_safe
 
-from notices.caching import archive_facts, cached
+from notices.caching import archive_facts, cached, cached_with_request
 from notices.models import Notice, SearchDocument, TaggedNotice, prefetch_categories
 from notices.rendering import plain_text
 from notices.rows import copy_rows
@@ -691,10 +691,7 @@ class _PostgreSQL(_Backend):
                 sql = f"SELECT sort_key FROM {DOCUMENT_TABLE} WHERE vector @@ %s::tsquery"
                 return [row[0] for row in _fetch_without(("enable_seqscan",), sql, [marker])]
 
-            if self.request is None:
-                self._partial = compute()
-            else:
-                self._partial = cached("partial-keys", [], compute, request=self.request)
+            self._partial = cached_with_request("partial-keys", [], compute, self.request)
         return self._partial
 
     def tsquery(self, query: ParsedQuery) -> str:

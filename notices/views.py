@@ -612,14 +612,14 @@ def _notice_links(notice: Notice) -> NoticeLinks:
     # primary key, 3 ms a tag (issue 13).
     sql = (
         f"SELECT 0, tag.id, tag.name, tag.slug, COALESCE((SELECT stored.count"
-        f" FROM {count_table} stored WHERE stored.scope = 't' || CAST(tag.id AS TEXT)"
+        f" FROM {count_table} stored WHERE stored.scope = %s || CAST(tag.id AS TEXT)"
         f" AND stored.facet = 'n' AND stored.value = ''), 0) - 1"
         f" FROM {tag_table} tag JOIN {link_table} link ON link.tag_id = tag.id"
         f" WHERE link.content_object_id = %s"
         f" UNION ALL SELECT 1, category_id, NULL, NULL, 0 FROM {category_table}"
         f" WHERE notice_id = %s"
     )
-    params = [notice.pk, notice.pk]
+    params = [stored_counts.TAG_SCOPE_PREFIX, notice.pk, notice.pk]
     if notice.source_url:
         # The check's time as text: the columns are the tags' (both backends write ISO 8601).
         check_table = connection.ops.quote_name(SourceCheck._meta.db_table)
