@@ -1388,7 +1388,11 @@ def _fts_row(
 def _write_fts_rows(documents: Iterable[tuple], *, delete: bool = False) -> None:
     """Add FTS5 rows for (sort_key, title, body[, their fts_tokens() made ahead]), or delete
     them (given as they were indexed)."""
-    rows = [_fts_row(*document) for document in documents]
+    # In rowid order: FTS5 writes out its pending terms as a new segment whenever a rowid is
+    # lower than the last one written in the transaction, and sort keys follow dates, not
+    # the files' order. Unsorted, a batch of 500 generated notices made 240 segments for the
+    # merges to rewrite: 0.46-0.56 -> 0.25 ms a notice of CPU for the FTS5 writes (10,000).
+    rows = sorted((_fts_row(*document) for document in documents), key=lambda row: row[0])
     if not rows:
         return
     command = "'delete', " if delete else ""

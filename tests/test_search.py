@@ -226,6 +226,22 @@ class FtsTableTests(TestCase):
                 cursor.execute(f"SELECT v FROM {table}_config WHERE k = 'automerge'")
                 self.assertEqual(cursor.fetchone(), (8,), table)
 
+    def test_a_batch_is_written_as_one_segment_whatever_the_order_of_its_dates(self) -> None:
+        # FTS5 starts a new segment at each rowid lower than the last: a batch in file order
+        # (dates unordered) was some 240 segments of 500 notices for the merges to rewrite.
+        start = dt.datetime(2021, 1, 1, tzinfo=SHANGHAI)
+        notices = [
+            make_notice(title=f"讲座{i}", body=f"第{i}场讲座", date=start - dt.timedelta(days=i))
+            for i in range(30)
+        ]
+        search.clear_index()
+        search.index_notices(notices)  # newest first: each sort key lower than the last
+        with connection.cursor() as cursor:
+            for table in (search.FTS_TABLE, search.TITLE_FTS_TABLE):
+                cursor.execute(f"SELECT count(DISTINCT segid) FROM {table}_idx")
+                self.assertEqual(cursor.fetchone(), (1,), table)
+        self.assertEqual(hit_ids("讲座"), {notice.id for notice in notices})
+
 
 class RankingTests(TestCase):
     @classmethod
