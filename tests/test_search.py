@@ -226,6 +226,13 @@ class FtsTableTests(TestCase):
                 cursor.execute(f"SELECT v FROM {table}_config WHERE k = 'automerge'")
                 self.assertEqual(cursor.fetchone(), (8,), table)
 
+    def test_fts5_tables_hold_a_batch_of_terms_in_memory(self) -> None:
+        # A batch's terms written as one segment at its commit (migration 0023).
+        with connection.cursor() as cursor:
+            for table in (search.FTS_TABLE, search.TITLE_FTS_TABLE):
+                cursor.execute(f"SELECT v FROM {table}_config WHERE k = 'hashsize'")
+                self.assertEqual(cursor.fetchone(), (16 * 1024 * 1024,), table)
+
     def test_a_batch_is_written_as_one_segment_whatever_the_order_of_its_dates(self) -> None:
         # FTS5 starts a new segment at each rowid lower than the last: a batch in file order
         # (dates unordered) was some 240 segments of 500 notices for the merges to rewrite.
