@@ -49,6 +49,7 @@ from taggit.models import Tag
 
 from notices import counts
 from notices.caching import archive_facts, cached
+from notices.links import url_maker
 from notices.models import (
     Category,
     Notice,
@@ -882,7 +883,7 @@ def _category_facet(
             label=by_path[path].label,
             value=path,
             count=count,
-            url=by_path[path].get_absolute_url(),
+            url=url_maker("notices:category")(path),
             change={"category": by_path[path]},
         )
         for path, count in shown[:limit]
@@ -907,7 +908,7 @@ def _tag_facet(
             label=name,
             value=slug,
             count=count,
-            url=reverse("notices:tag", args=[slug]),
+            url=url_maker("notices:tag")(slug),
             change={"tags": (*filters.tags, Tag(id=tag_id, name=name, slug=slug))},
         )
         for tag_id, name, slug, count in rows
@@ -927,7 +928,7 @@ def _site_facet(
             label=site,
             value=site,
             count=count,
-            url=reverse("notices:site", args=[site]),
+            url=url_maker("notices:site")(site),
             change={"site": site},
         )
         for site, count in shown

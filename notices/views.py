@@ -14,9 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Callable
 from typing import Any, NamedTuple
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import unquote, urlencode
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
@@ -28,7 +27,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext_lazy
 from django.views.decorators.http import condition, require_safe
@@ -56,6 +54,7 @@ from notices.filters import (
     scoped_filters,
     year_label,
 )
+from notices.links import url_maker
 from notices.models import (
     Category,
     FacetCount,
@@ -734,26 +733,6 @@ class Around(NamedTuple):
     related: list[Neighbour]
 
 
-# A urlname no real one can be (they hold no spaces): where _detail_url() puts the urlname.
-_URLNAME_MARK = "urlname mark"
-
-
-def _detail_url() -> Callable[[str], str]:
-    """Notice.get_absolute_url() as a function of the urlname, reversing once: a detail page
-    links up to a dozen notices, and each reverse() cost some 50 us (issue 13). Django
-    quotes the URL character by character, so quoting the urlname alone gives the same;
-    what the converter would refuse still goes through reverse() and fails as it would."""
-    base = reverse("notices:detail", args=[_URLNAME_MARK])
-    before, after = base.split(quote(_URLNAME_MARK, safe=RFC3986_SUBDELIMS + "/~:@"))
-
-    def url(urlname: str) -> str:
-        if not urlname or "/" in urlname or "\x00" in urlname:
-            return reverse("notices:detail", args=[urlname])
-        return before + quote(urlname, safe=RFC3986_SUBDELIMS + "/~:@") + after
-
-    return url
-
-
 def _neighbours_and_related(notice: Notice, links: NoticeLinks) -> Around:
     """The older and newer notices by (date, id), and the related notices: those sharing the
     most tags (ties go to the same category, then the same site, then the newest), filled up
@@ -850,7 +829,7 @@ def _neighbours_and_related(notice: Notice, links: NoticeLinks) -> Around:
     by_part: dict[str, list[tuple]] = {}
     for row in rows:
         by_part.setdefault(row[0], []).append((*row[1:4], raw_datetime(row[4]), *row[5:]))
-    url = _detail_url()
+    url = url_maker("notices:detail")
     neighbours: dict[str, list[Neighbour]] = {}
     for part, ranked in by_part.items():
         # A sub-select's order does not survive the union: shared tags, same category, same
@@ -953,12 +932,13 @@ def _search_hits(
     # (search_notices(body_prefix=...)): stripping each hit's whole body took 2.4 s for a
     # page with a 4.5 MB one (issue 11).
     suffix = "?" + urlencode({"highlight": query_text}) if query_text else ""
+    url = url_maker("notices:detail")
     return [
         {
             "notice": notice,
             "title_html": highlight(notice.title, query),
             "snippet_html": snippet(plain_text(_without_cut_tag(notice.body_prefix)), query),
-            "url": notice.get_absolute_url() + suffix,
+            "url": url(notice.urlname) + suffix,
         }
         for notice in notices
     ]

@@ -378,6 +378,25 @@ class HighlightTests(TestCase):
         self.assertTrue(html.startswith("…") and html.endswith("…"))
         self.assertLess(len(re.sub("<[^>]+>", "", html)), 70)
 
+    def test_snippet_from_a_prefix_is_the_snippet_of_the_whole_text(self) -> None:
+        # snippet() looks in the first 500 and 2,000 characters before the whole text: each
+        # match placed across and around those ends, and full-width or folded text before it.
+        rng = random.Random(25)
+        fillers = ["前言。", "ＡＢＣ，", "國立臺灣", "㈱", "ﬁ", "e\u0301", "  "]
+        queries = ["奖学金", "臺灣 奖学", "ab", "奖", "学金 2016", '"奖学 金"']
+        queries.append("奖学金评定通知 定通")  # overlapping terms: the window guard decides
+        for _ in range(300):
+            at = rng.choice([rng.randrange(0, 3000), *range(480, 505), *range(1985, 2005)])
+            filler = rng.choice(fillers)
+            text = (filler * (at // len(filler) + 1))[:at] + "奖学金评定通知。2016" + "后记" * 800
+            query = parse_query(rng.choice(queries))
+            with self.subTest(at=at, filler=filler, query=query.text):
+                whole = search._match_spans(text, query, limit=1)
+                self.assertEqual(search._first_match(text, query), whole)
+                windowed = snippet(text, query)
+                with mock.patch.object(search, "_SNIPPET_WINDOWS", ()):
+                    self.assertEqual(windowed, snippet(text, query))
+
     def test_snippet_of_a_body_with_markup_is_escaped(self) -> None:
         notice = make_notice(title="测试", body="<b>疫情</b> & <i>通知</i>\n\n<script>x()</script>")
         html = snippet(plain_text(notice.body_html), parse_query("疫情"))

@@ -4,6 +4,7 @@ indexes, the detail page, JSON, languages and error pages."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -15,8 +16,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 
 from notices.importing import import_archive
+from notices.links import url_maker
 from notices.models import Category, Notice
-from notices.views import _detail_url
 from sample import write_archive
 from tests.helpers import SHANGHAI, attributes, make_notice, parse_html
 from tests.helpers import hrefs as links_in
@@ -513,19 +514,26 @@ class NoticeDetailTests(ReadingTestCase):
         hrefs = links_in(self.get_detail("admission").content.decode())
         self.assertIn(reverse("notices:site", args=["北岭工程大学"]), hrefs)
 
-    def test_neighbour_links_are_the_urls_reverse_makes(self) -> None:
-        urlnames = ["2023-招生", "a b", "100%", "q?x=1#y", "a+b&c;d", "~it's(1)", "é@:!"]
+    def test_links_are_the_urls_reverse_makes(self) -> None:
+        values = ["2023-招生", "a b", "100%", "q?x=1#y", "a+b&c;d", "~it's(1)", "é@:!", "a/b", "/a"]
+        routes = ["notices:detail", "notices:tag", "notices:category", "notices:site"]
         for language in ("zh-hans", "en"):
             with translation.override(language):
-                url = _detail_url()
-                for urlname in urlnames:
-                    with self.subTest(urlname=urlname, language=language):
-                        self.assertEqual(url(urlname), reverse("notices:detail", args=[urlname]))
+                for name, value in itertools.product(routes, values):
+                    with self.subTest(name=name, value=value, language=language):
+                        try:
+                            expected = reverse(name, args=[value])
+                        except NoReverseMatch:
+                            with self.assertRaises(NoReverseMatch):
+                                url_maker(name)(value)
+                        else:
+                            self.assertEqual(url_maker(name)(value), expected)
                 with self.assertRaises(NoReverseMatch):
-                    url("a/b")
+                    url_maker("notices:detail")("a/b")
         with mock.patch("django.urls.base.get_script_prefix", return_value="/board/"):
-            self.assertEqual(_detail_url()("a b"), reverse("notices:detail", args=["a b"]))
-            self.assertTrue(_detail_url()("a b").startswith("/board/"))
+            url = url_maker("notices:detail")
+            self.assertEqual(url("a b"), reverse("notices:detail", args=["a b"]))
+            self.assertTrue(url("a b").startswith("/board/"))
 
 
 class NavigationTests(ReadingTestCase):

@@ -3,6 +3,7 @@ site's fixed addresses reversed once, and a list's notices from fragments kept p
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 from collections.abc import Iterable
@@ -13,14 +14,16 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.encoding import escape_uri_path
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
 from notices import deadlines
 from notices.caching import CACHE_SECONDS
 from notices.filters import LINK_PARAMS, known_params
+from notices.links import url_maker
 from notices.models import Notice
 
 register = template.Library()
@@ -77,6 +80,32 @@ def site_url(name: str) -> str:
 @functools.lru_cache(maxsize=128)
 def _reversed(name: str, root_urlconf: str, urlconf: str | None, prefix: str) -> str:
     return reverse(name, urlconf=urlconf)
+
+
+@register.simple_tag
+def time_tag(value: dt.datetime | None) -> str:
+    """`<time datetime="{{ value|date:'c' }}">{{ value|date:"DATE_FORMAT" }}</time>` from one
+    conversion to local time, the date's text kept per day and language: the two filters
+    were 1.4 ms of a search page's 20 hits (issue 13)."""
+    if value is None:
+        return ""
+    local = timezone.template_localtime(value)
+    return format_html(
+        '<time datetime="{}">{}</time>', local.isoformat(), _date_text(local.date(), get_language())
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_text(day: dt.date, language: str | None) -> str:
+    # DATE_FORMAT holds date parts only: the day and the language decide it.
+    return formats.date_format(day, "DATE_FORMAT")
+
+
+@register.filter
+def url_of(value: str, name: str) -> str:
+    """`{{ category.path|url_of:"notices:category" }}`: reverse(name, args=[value]) without
+    reversing each time (notices/links.py)."""
+    return url_maker(name)(value)
 
 
 # The templates one list entry is made of: their source is part of every entry's key, so a
