@@ -883,7 +883,7 @@ def _category_facet(
             label=by_path[path].label,
             value=path,
             count=count,
-            url=url_maker("notices:category")(path),
+            url=by_path[path].get_absolute_url(),
             change={"category": by_path[path]},
         )
         for path, count in shown[:limit]

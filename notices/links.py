@@ -1,11 +1,12 @@
 """Addresses of notices, categories, tags and sites built without a reverse() each.
 
 A search page links each of its 20 hits and their categories, and its facets a few dozen
-values: some 33 reverse() calls a page at ~50 us each (issue 13). A route is reversed once
-per URL configuration and script prefix with a mark in place of its one argument, and the
-value is quoted into it as reverse() quotes it (character by character, the same safe set).
-A value the route's converter would refuse still goes through reverse(), and fails as it
-would.
+values: some 33 reverse() calls a page at ~50 us each (issue 13). Notice and Category's
+get_absolute_url() and the facets use url_maker(); the {% site_url %} tag, fixed_url().
+A route is reversed once per URL configuration and script prefix with a mark in place of
+its one argument, and the value is quoted into it as reverse() quotes it (character by
+character, the same safe set). A value the route's converter would refuse still goes
+through reverse(), and fails as it would.
 """
 
 from __future__ import annotations
@@ -50,3 +51,13 @@ def _url_maker(name: str, root: str, urlconf: str | None, prefix: str) -> Callab
         return before + quote(value, safe=_SAFE) + after
 
     return url
+
+
+def fixed_url(name: str) -> str:
+    """reverse(name) for a route without arguments, once per URL configuration and prefix."""
+    return _fixed_url(name, settings.ROOT_URLCONF, get_urlconf(), urls_base.get_script_prefix())
+
+
+@functools.lru_cache(maxsize=128)
+def _fixed_url(name: str, root: str, urlconf: str | None, prefix: str) -> str:
+    return reverse(name, urlconf=urlconf)

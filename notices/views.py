@@ -932,13 +932,12 @@ def _search_hits(
     # (search_notices(body_prefix=...)): stripping each hit's whole body took 2.4 s for a
     # page with a 4.5 MB one (issue 11).
     suffix = "?" + urlencode({"highlight": query_text}) if query_text else ""
-    url = url_maker("notices:detail")
     return [
         {
             "notice": notice,
             "title_html": highlight(notice.title, query),
             "snippet_html": snippet(plain_text(_without_cut_tag(notice.body_prefix)), query),
-            "url": url(notice.urlname) + suffix,
+            "url": notice.get_absolute_url() + suffix,
         }
         for notice in notices
     ]

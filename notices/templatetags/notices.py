@@ -13,7 +13,7 @@ from django import template
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
-from django.urls import get_script_prefix, get_urlconf, reverse
+from django.urls import get_script_prefix
 from django.utils import formats, timezone
 from django.utils.encoding import escape_uri_path
 from django.utils.html import format_html
@@ -23,7 +23,7 @@ from django.utils.translation import get_language
 from notices import deadlines
 from notices.caching import CACHE_SECONDS
 from notices.filters import LINK_PARAMS, known_params
-from notices.links import url_maker
+from notices.links import fixed_url
 from notices.models import Notice
 
 register = template.Library()
@@ -74,12 +74,7 @@ def site_url(name: str) -> str:
     """`{% url name %}` for a route without arguments, reversed once per URL configuration
     and script prefix: every page's head, header and footer name the same ten addresses, and
     reversing them was a tenth of a detail page's time (issue 13)."""
-    return _reversed(name, settings.ROOT_URLCONF, get_urlconf(), get_script_prefix())
-
-
-@functools.lru_cache(maxsize=128)
-def _reversed(name: str, root_urlconf: str, urlconf: str | None, prefix: str) -> str:
-    return reverse(name, urlconf=urlconf)
+    return fixed_url(name)
 
 
 @register.simple_tag
@@ -99,13 +94,6 @@ def time_tag(value: dt.datetime | None) -> str:
 def _date_text(day: dt.date, language: str | None) -> str:
     # DATE_FORMAT holds date parts only: the day and the language decide it.
     return formats.date_format(day, "DATE_FORMAT")
-
-
-@register.filter
-def url_of(value: str, name: str) -> str:
-    """`{{ category.path|url_of:"notices:category" }}`: reverse(name, args=[value]) without
-    reversing each time (notices/links.py)."""
-    return url_maker(name)(value)
 
 
 # The templates one list entry is made of: their source is part of every entry's key, so a
